@@ -1,0 +1,56 @@
+"""What the use cases need from the read side; infrastructure implements it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class NetworkFilter:
+    """Filters of `POST /v1/network/find`; unset fields do not filter."""
+
+    id: str | None = None
+    name: str | None = None
+    partition_id: str | None = None
+    project_id: str | None = None
+    parent_id: str | None = None
+    private_super: bool | None = None
+    underlay: bool | None = None
+    nat: bool | None = None
+    vrf: int | None = None
+    prefixes: tuple[str, ...] = ()
+    destination_prefixes: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    address_family: str | None = None
+
+
+@dataclass(frozen=True)
+class IPFilter:
+    """Filters of `POST /v1/ip/find`; unset fields do not filter."""
+
+    address: str | None = None
+    allocation_uuid: str | None = None
+    name: str | None = None
+    network_id: str | None = None
+    project_id: str | None = None
+    type: str | None = None
+    tags: tuple[str, ...] = ()
+    machine_id: str | None = None
+    network_prefix: str | None = None
+    address_family: str | None = None
+
+
+class ReadModel(Protocol):
+    """Projections of the event log that answer queries."""
+
+    def catch_up(self) -> None:
+        """Apply every event recorded so far (read-your-writes)."""
+
+    def get_network(self, network_id: str) -> dict[str, Any] | None: ...
+
+    def find_networks(self, flt: NetworkFilter) -> list[dict[str, Any]]: ...
+
+    def get_ip(self, address: str) -> dict[str, Any] | None: ...
+
+    def find_ips(self, flt: IPFilter) -> list[dict[str, Any]]: ...

@@ -1,0 +1,114 @@
+"""Address families, strict parsing and canonical text forms of prefixes and addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import Enum
+from typing import Union
+
+from domain.errors import InvalidRequestError
+
+Prefix = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+class Family(str, Enum):
+    """An address family; its value is the spelling used on the wire."""
+
+    IPV4 = "IPv4"
+    IPV6 = "IPv6"
+
+    @property
+    def max_length(self) -> int:
+        """Bits in an address of this family."""
+        return 32 if self is Family.IPV4 else 128
+
+    @property
+    def block_length(self) -> int:
+        """Length of the small blocks go-ipam counts as `available_prefixes` (/30 or /126)."""
+        return self.max_length - 2
+
+    @classmethod
+    def of(cls, value: Prefix | Address) -> Family:
+        """The family of a parsed prefix or address."""
+        return cls.IPV4 if value.version == 4 else cls.IPV6
+
+
+FAMILIES: tuple[Family, ...] = (Family.IPV4, Family.IPV6)
+
+
+def parse_family(value: str) -> Family:
+    """Parse an address family case-insensitively (`ipv6` == `IPv6`).
+
+    Raises InvalidRequestError for anything else.
+    """
+    lowered = value.strip().lower() if isinstance(value, str) else ""
+    for family in FAMILIES:
+        if family.value.lower() == lowered:
+            return family
+    raise InvalidRequestError(f'invalid addressfamily "{value}", must be IPv4 or IPv6')
+
+
+def parse_family_lengths(lengths: dict[str, int], what: str) -> dict[Family, int]:
+    """Parse a `{"IPv4": 22}` map whose keys are families (case-insensitive).
+
+    Raises InvalidRequestError naming the offending key.
+    """
+    parsed: dict[Family, int] = {}
+    for key, length in lengths.items():
+        try:
+            family = parse_family(key)
+        except InvalidRequestError:
+            raise InvalidRequestError(
+                f'{what} has an invalid addressfamily "{key}", must be IPv4 or IPv6'
+            ) from None
+        if family in parsed:
+            raise InvalidRequestError(f'{what} names addressfamily {family.value} twice')
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise InvalidRequestError(f"{what} for {family.value} must be an integer")
+        parsed[family] = length
+    return parsed
+
+
+def parse_prefix(text: str) -> Prefix:
+    """Parse a CIDR strictly: a mask is required and host bits must be zero.
+
+    Raises InvalidRequestError naming the prefix, with the canonical form when only
+    host bits are wrong.
+    """
+    if not isinstance(text, str) or "/" not in text or "%" in text or text != text.strip():
+        raise InvalidRequestError(f'given prefix "{text}" is not a valid CIDR')
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        pass
+    try:
+        loose = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidRequestError(f'given prefix "{text}" is not a valid CIDR') from None
+    raise InvalidRequestError(
+        f'expecting canonical form of prefix "{text}", please specify it as "{loose}"'
+    )
+
+
+def parse_address(text: str) -> Address:
+    """Parse one IPv4 or IPv6 address (any valid spelling).
+
+    Raises InvalidRequestError when it does not parse.
+    """
+    if not isinstance(text, str) or "%" in text or text != text.strip():
+        raise InvalidRequestError(f'given ip "{text}" is not a valid ip address')
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidRequestError(f'given ip "{text}" is not a valid ip address') from None
+
+
+def canonical_address(text: str) -> str:
+    """The canonical text of an address (`2001:db8::1`)."""
+    return str(parse_address(text))
+
+
+def family_of_prefix_text(text: str) -> Family:
+    """The family of a prefix already known to be canonical."""
+    return Family.IPV6 if ":" in text else Family.IPV4

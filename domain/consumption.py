@@ -1,0 +1,73 @@
+"""Consumption figures of a network: go-ipam's compatible ones and IPv6-friendly ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from domain.addressing import FAMILIES, Family
+from domain.allocation import PrefixPool, block_size, block_text
+
+FREE_PREFIXES_SHOWN = 16
+
+
+def consumption(pools: Iterable[PrefixPool]) -> dict[str, dict[str, int] | None]:
+    """go-ipam's figures per family, summed over the family's prefixes (sums are not capped);
+    `None` for a family the network has no prefix of."""
+    result: dict[str, dict[str, int] | None] = {"ipv4": None, "ipv6": None}
+    for pool in pools:
+        key = pool.family.value.lower()
+        usage = pool.usage()
+        total = result[key]
+        if total is None:
+            result[key] = usage
+        else:
+            for name, value in usage.items():
+                total[name] += value
+    return result
+
+
+def capacity(
+    pools: Iterable[PrefixPool], child_lengths: dict[Family, int] | None = None
+) -> dict[str, dict[str, Any] | None]:
+    """Exact figures a person can use, per family. Big numbers are strings (IPv6 sizes do not
+    fit a JSON number safely).
+
+    - `total_ips`: addresses in the family's prefixes; `acquired_ips`: acquired addresses
+      (reserved ones excluded); `reserved_ips`; `child_prefixes`: child prefixes carved;
+    - `free_space`: addresses not covered by child prefixes;
+    - `largest_free_prefix`, `free_prefixes` (the first 16 free CIDRs) and `free_prefix_count`;
+    - with a default child length: `child_prefix_length` and `free_child_prefixes`, how many
+      more children of that length still fit.
+    """
+    by_family: dict[Family, list[PrefixPool]] = {}
+    for pool in pools:
+        by_family.setdefault(pool.family, []).append(pool)
+    result: dict[str, dict[str, Any] | None] = {}
+    for family in FAMILIES:
+        members = by_family.get(family)
+        if not members:
+            result[family.value.lower()] = None
+            continue
+        free_blocks = [(pool, block) for pool in members for block in pool.free]
+        largest = min(free_blocks, key=lambda pb: (pb[1][1], pb[1][0]), default=None)
+        figures: dict[str, Any] = {
+            "total_ips": str(sum(pool.network.num_addresses for pool in members)),
+            "acquired_ips": str(sum(pool.acquired for pool in members)),
+            "reserved_ips": str(sum(pool.reserved for pool in members)),
+            "child_prefixes": sum(pool.children for pool in members),
+            "free_space": str(sum(block_size(family, blen) for _, (_, blen) in free_blocks)),
+            "largest_free_prefix": block_text(family, largest[1]) if largest else None,
+            "free_prefix_count": len(free_blocks),
+            "free_prefixes": [
+                block_text(family, block) for _, block in free_blocks[:FREE_PREFIXES_SHOWN]
+            ],
+        }
+        length = (child_lengths or {}).get(family)
+        if length is not None:
+            figures["child_prefix_length"] = length
+            figures["free_child_prefixes"] = str(
+                sum(1 << (length - blen) for _, (_, blen) in free_blocks if blen <= length)
+            )
+        result[family.value.lower()] = figures
+    return result

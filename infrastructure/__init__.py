@@ -1,0 +1,1 @@
+"""Persistence settings, transcodings, projections and their SQL tables."""
