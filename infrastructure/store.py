@@ -63,7 +63,7 @@ class Ipam:
 
     def __init__(self, settings: Settings) -> None:
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+            "PERSISTENCE_MODULE": "infrastructure.persistence:Factory",
             "SQLALCHEMY_URL": settings.database_url,
             "AGGREGATE_CACHE_MAXSIZE": str(settings.cache_size),
             "IS_SNAPSHOTTING_ENABLED": "y",
@@ -113,6 +113,7 @@ class Ipam:
         if self._follower is not None:
             self._follower.join(timeout=5)
         self.app.close()
+        self.projection.engine.dispose()
 
 
 def open_ipam(database_url: str | None = None, **overrides: Any) -> Ipam:

@@ -1,0 +1,1 @@
+"""HTTP routers, request/response schemas, the error table and the command line."""

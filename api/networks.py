@@ -1,0 +1,115 @@
+"""`/v1/network`: create, update, allocate, free, delete, get, list, find."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+
+from api.deps import App, Context
+from api.schemas import (
+    HTTPErrorResponse,
+    NetworkAllocate,
+    NetworkCreate,
+    NetworkFind,
+    NetworkResponse,
+    NetworkUpdate,
+)
+from application.ports import NetworkFilter
+from domain.addressing import parse_family
+
+router = APIRouter(prefix="/v1/network", tags=["network"])
+ERRORS = {
+    400: {"model": HTTPErrorResponse}, 404: {"model": HTTPErrorResponse},
+    409: {"model": HTTPErrorResponse}, 422: {"model": HTTPErrorResponse},
+}
+
+
+@router.get("", response_model=list[NetworkResponse], operation_id="listNetworks")
+def list_networks(app: App) -> list[NetworkResponse]:
+    """Get all networks."""
+    return [NetworkResponse.of(d) for d in app.list_networks()]
+
+
+@router.put("", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
+            responses=ERRORS, operation_id="createNetwork")
+def create_network(body: NetworkCreate, app: App, context: Context) -> NetworkResponse:
+    """Create a network; a given id that exists already is a conflict."""
+    doc = app.create_network(
+        context=context, network_id=body.id, prefixes=body.prefixes,
+        parent_id=body.parentnetworkid, name=body.name, description=body.description,
+        partition_id=body.partitionid, project_id=body.projectid,
+        destination_prefixes=body.destinationprefixes,
+        additional_announcable_cidrs=body.additionalAnnouncableCIDRs,
+        default_child_prefix_length=body.defaultchildprefixlength, labels=body.labels,
+        private_super=body.privatesuper, underlay=body.underlay, nat=body.nat,
+        shared=body.shared, vrf=body.vrf, vrf_shared=body.vrfshared,
+    )
+    return NetworkResponse.of(doc)
+
+
+@router.post("", response_model=NetworkResponse, responses=ERRORS, operation_id="updateNetwork")
+def update_network(
+    body: NetworkUpdate, app: App, context: Context,
+    force: bool = Query(False, description="allow removing additionalAnnouncableCIDRs"),
+) -> NetworkResponse:
+    """Update a network."""
+    doc = app.update_network(
+        body.id, context=context, force=force, name=body.name, description=body.description,
+        labels=body.labels, shared=body.shared, destination_prefixes=body.destinationprefixes,
+        additional_announcable_cidrs=body.additionalAnnouncableCIDRs,
+        default_child_prefix_length=body.defaultchildprefixlength, prefixes=body.prefixes,
+    )
+    return NetworkResponse.of(doc)
+
+
+@router.post("/allocate", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
+             responses=ERRORS, operation_id="allocateNetwork")
+def allocate_network(body: NetworkAllocate, app: App, context: Context) -> NetworkResponse:
+    """Allocate a child network from the partition's private super network."""
+    doc = app.allocate_child_network(
+        context=context, partition_id=body.partitionid, project_id=body.projectid,
+        name=body.name, description=body.description, labels=body.labels, shared=body.shared,
+        nat=body.nat, destination_prefixes=body.destinationprefixes, length=body.length,
+        address_family=body.addressfamily,
+    )
+    return NetworkResponse.of(doc)
+
+
+@router.post("/find", response_model=list[NetworkResponse], responses=ERRORS,
+             operation_id="findNetworks")
+def find_networks(body: NetworkFind, app: App) -> list[NetworkResponse]:
+    """Find networks by the given filters (all must match)."""
+    flt = NetworkFilter(
+        id=body.id, name=body.name, partition_id=body.partitionid, project_id=body.projectid,
+        parent_id=body.parentnetworkid, private_super=body.privatesuper,
+        underlay=body.underlay, nat=body.nat, vrf=body.vrf, prefixes=tuple(body.prefixes),
+        destination_prefixes=tuple(body.destinationprefixes), labels=body.labels,
+        address_family=parse_family(body.addressfamily).value if body.addressfamily else None,
+    )
+    return [NetworkResponse.of(d) for d in app.list_networks(flt)]
+
+
+@router.delete("/free/{id}", response_model=NetworkResponse, responses=ERRORS,
+               operation_id="freeNetwork")
+def free_network(id: str, app: App, context: Context) -> NetworkResponse:  # noqa: A002
+    """Free a child network: its prefixes return to the super, its VRF to the pool."""
+    return NetworkResponse.of(app.delete_network(id, context=context, only_child=True))
+
+
+@router.post("/free/{id}", response_model=NetworkResponse, responses=ERRORS,
+             operation_id="freeNetworkDeprecated", deprecated=True)
+def free_network_deprecated(id: str, app: App, context: Context) -> NetworkResponse:  # noqa: A002
+    """Free a child network (deprecated: use DELETE)."""
+    return NetworkResponse.of(app.delete_network(id, context=context, only_child=True))
+
+
+@router.delete("/{id}", response_model=NetworkResponse, responses=ERRORS,
+               operation_id="deleteNetwork")
+def delete_network(id: str, app: App, context: Context) -> NetworkResponse:  # noqa: A002
+    """Delete a network and return the deleted entity."""
+    return NetworkResponse.of(app.delete_network(id, context=context))
+
+
+@router.get("/{id}", response_model=NetworkResponse, responses=ERRORS, operation_id="findNetwork")
+def get_network(id: str, app: App) -> NetworkResponse:  # noqa: A002
+    """Get a network by id."""
+    return NetworkResponse.of(app.get_network(id))

@@ -1,0 +1,223 @@
+"""Request and response schemas: metal-api v1's wire names (see the reference swagger)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_ITEMS = 1024
+
+
+class Request(BaseModel):
+    """Unknown fields are ignored, as metal-api does; known ones are strictly typed."""
+
+    model_config = ConfigDict(extra="ignore", strict=False, populate_by_name=True)
+
+
+class NetworkCreate(Request):
+    id: str = ""
+    name: str = ""
+    description: str = ""
+    partitionid: str = ""
+    projectid: str = ""
+    parentnetworkid: str = ""
+    prefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    additionalAnnouncableCIDRs: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    defaultchildprefixlength: dict[str, int] | None = None
+    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    privatesuper: bool = False
+    underlay: bool = False
+    nat: bool = False
+    shared: bool = False
+    vrf: int | None = None
+    vrfshared: bool = False
+    networktype: str | None = None  # apiv2 fields: accepted, derived on our side
+    nattype: str | None = None
+
+
+class NetworkUpdate(Request):
+    id: str
+    name: str | None = None
+    description: str | None = None
+    labels: dict[str, str] | None = Field(default=None, max_length=MAX_ITEMS)
+    shared: bool | None = None
+    prefixes: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
+    destinationprefixes: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
+    additionalAnnouncableCIDRs: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
+    defaultchildprefixlength: dict[str, int] | None = None
+
+
+class NetworkAllocate(Request):
+    partitionid: str = ""
+    projectid: str = ""
+    name: str = ""
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    shared: bool = False
+    nat: bool = False
+    destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    length: dict[str, int] | None = None
+    addressfamily: str | None = None
+
+
+class NetworkFind(Request):
+    id: str | None = None
+    name: str | None = None
+    partitionid: str | None = None
+    projectid: str | None = None
+    parentnetworkid: str | None = None
+    privatesuper: bool | None = None
+    underlay: bool | None = None
+    nat: bool | None = None
+    vrf: int | None = None
+    prefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    addressfamily: str | None = None
+
+
+class IPAllocate(Request):
+    networkid: str = ""
+    projectid: str = ""
+    name: str = ""
+    description: str = ""
+    type: str = ""
+    tags: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    machineid: str = ""
+    addressfamily: str | None = None
+
+
+class IPUpdate(Request):
+    ipaddress: str
+    name: str | None = None
+    description: str | None = None
+    type: str | None = None
+    tags: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
+
+
+class IPFind(Request):
+    ipaddress: str | None = None
+    allocationuuid: str | None = None
+    name: str | None = None
+    networkid: str | None = None
+    projectid: str | None = None
+    type: str | None = None
+    tags: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
+    machineid: str | None = None
+    networkprefix: str | None = None
+    addressfamily: str | None = None
+
+
+class NetworkUsage(BaseModel):
+    available_ips: int
+    available_prefixes: int
+    used_ips: int
+    used_prefixes: int
+
+
+class NetworkConsumption(BaseModel):
+    ipv4: NetworkUsage | None = None
+    ipv6: NetworkUsage | None = None
+
+
+class FamilyCapacity(BaseModel):
+    """Exact figures per family; big numbers are decimal strings."""
+
+    total_ips: str
+    acquired_ips: str
+    reserved_ips: str
+    child_prefixes: int
+    free_space: str
+    largest_free_prefix: str | None
+    free_prefix_count: int
+    free_prefixes: list[str]
+    child_prefix_length: int | None = None
+    free_child_prefixes: str | None = None
+
+
+class NetworkCapacity(BaseModel):
+    ipv4: FamilyCapacity | None = None
+    ipv6: FamilyCapacity | None = None
+
+
+class NetworkResponse(BaseModel):
+    id: str
+    name: str
+    description: str
+    partitionid: str
+    projectid: str
+    parentnetworkid: str
+    prefixes: list[str]
+    destinationprefixes: list[str]
+    additionalAnnouncableCIDRs: list[str]
+    defaultchildprefixlength: dict[str, int] | None
+    labels: dict[str, str]
+    privatesuper: bool
+    underlay: bool
+    nat: bool
+    shared: bool
+    vrf: int | None
+    vrfshared: bool
+    networktype: str
+    nattype: str
+    consumption: NetworkConsumption
+    usage: NetworkUsage
+    capacity: NetworkCapacity = Field(
+        description="exact, IPv6-friendly figures beside the go-ipam compatible consumption"
+    )
+    created: datetime
+    changed: datetime
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> NetworkResponse:
+        consumption = doc["consumption"]
+        zero = {"available_ips": 0, "available_prefixes": 0, "used_ips": 0, "used_prefixes": 0}
+        return cls(
+            id=doc["network_id"], name=doc["name"], description=doc["description"],
+            partitionid=doc["partition_id"], projectid=doc["project_id"],
+            parentnetworkid=doc["parent_id"] or "", prefixes=doc["prefixes"],
+            destinationprefixes=doc["destination_prefixes"],
+            additionalAnnouncableCIDRs=doc["additional_announcable_cidrs"],
+            defaultchildprefixlength=doc["default_child_prefix_length"] or None,
+            labels=doc["labels"], privatesuper=doc["private_super"],
+            underlay=doc["underlay"], nat=doc["nat"], shared=doc["shared"], vrf=doc["vrf"],
+            vrfshared=doc["vrf_shared"], networktype=doc["network_type"],
+            nattype=doc["nat_type"], consumption=consumption,
+            usage=consumption["ipv4"] or zero, capacity=doc["capacity"],
+            created=doc["created"], changed=doc["changed"],
+        )
+
+
+class IPResponse(BaseModel):
+    ipaddress: str
+    allocationuuid: str
+    networkid: str
+    projectid: str
+    name: str
+    description: str
+    type: str
+    tags: list[str]
+    created: datetime
+    changed: datetime
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> IPResponse:
+        return cls(
+            ipaddress=doc["address"], allocationuuid=doc["allocation_uuid"],
+            networkid=doc["network_id"], projectid=doc["project_id"], name=doc["name"],
+            description=doc["description"], type=doc["type"], tags=doc["tags"],
+            created=doc["created"], changed=doc["changed"],
+        )
+
+
+class HTTPErrorResponse(BaseModel):
+    statuscode: int
+    message: str
+
+
+class HealthResponse(BaseModel):
+    status: str
+    message: str
