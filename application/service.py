@@ -137,7 +137,7 @@ class IpamApplication(Application[UUID]):
             **attributes,
         )
         existing = self._network_or_none(network_id)
-        if existing is not None:
+        if existing is not None and not existing.deleted:
             raise AlreadyExistsError("entity already exists")
         namespace.claim(network_id, list(spec.prefixes), ctx)
         if spec.private_super:
@@ -147,8 +147,7 @@ class IpamApplication(Application[UUID]):
             pool = self._vrf_pool()
             pool.reserve(spec.vrf, network_id, spec.vrf_shared, ctx)
             touched.append(pool)
-        network = Network.create(
-            network_id=network_id, prefixes=list(spec.prefixes), context=ctx,
+        attributes = dict(
             name=spec.name, description=spec.description, partition_id=spec.partition_id,
             project_id=spec.project_id, parent_id=None,
             destination_prefixes=list(spec.destination_prefixes),
@@ -157,6 +156,13 @@ class IpamApplication(Application[UUID]):
             private_super=spec.private_super, underlay=spec.underlay, nat=spec.nat,
             shared=spec.shared, vrf=spec.vrf, vrf_shared=spec.vrf_shared, labels=spec.labels,
         )
+        if existing is not None:
+            network = existing
+            network.recreate(prefixes=list(spec.prefixes), context=ctx, **attributes)
+        else:
+            network = Network.create(
+                network_id=network_id, prefixes=list(spec.prefixes), context=ctx, **attributes
+            )
         self.save(*touched, network)
         return network_view(network)
 

@@ -62,8 +62,8 @@ def network_attributes(network: Network) -> dict[str, Any]:
 def network_view(network: Network) -> dict[str, Any]:
     """The public state of a live aggregate (after its pending events)."""
     return network_document(
-        network_attributes(network), network.pools.values(), network.created_on,
-        network.modified_on, network.version,
+        network_attributes(network), network.pools.values(),
+        network.recreated_on or network.created_on, network.modified_on, network.version,
     )
 
 

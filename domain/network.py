@@ -8,6 +8,8 @@ allocation id. The nested events only record those decisions; replaying never re
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -56,27 +58,42 @@ def is_machine_scoped(tags: list[str]) -> bool:
     return any(tag.startswith(MACHINE_TAG) for tag in tags)
 
 
+@dataclass(frozen=True)
+class NetworkAttributes:
+    """The attributes a network is created with."""
+
+    network_id: str
+    name: str
+    description: str
+    partition_id: str
+    project_id: str
+    parent_id: str | None
+    destination_prefixes: list[str]
+    additional_announcable_cidrs: list[str]
+    default_child_prefix_length: dict[str, int]
+    private_super: bool
+    underlay: bool
+    nat: bool
+    shared: bool
+    vrf: int | None
+    vrf_shared: bool
+    labels: dict[str, str]
+    context: dict[str, Any]
+
+
 class Network(Aggregate):
     """A network and its allocation bookkeeping."""
 
-    class NetworkCreated(Aggregate.Created):
-        network_id: str
-        name: str
-        description: str
-        partition_id: str
-        project_id: str
-        parent_id: str | None
-        destination_prefixes: list[str]
-        additional_announcable_cidrs: list[str]
-        default_child_prefix_length: dict[str, int]
-        private_super: bool
-        underlay: bool
-        nat: bool
-        shared: bool
-        vrf: int | None
-        vrf_shared: bool
-        labels: dict[str, str]
-        context: dict[str, Any]
+    class NetworkCreated(Aggregate.Created, NetworkAttributes):
+        """A network came into being with these attributes (its prefixes follow as PrefixAdded)."""
+
+    class NetworkRecreated(Aggregate.Event, NetworkAttributes):
+        """A deleted network's id was used again: the state starts afresh."""
+
+        def apply(self, aggregate: Network) -> None:
+            fields = {name: getattr(self, name) for name in NetworkAttributes.__dataclass_fields__}
+            aggregate.__init__(**fields)  # type: ignore[misc]
+            aggregate.recreated_on = self.timestamp
 
     class PrefixAdded(Aggregate.Event):
         prefix: str
@@ -241,6 +258,7 @@ class Network(Aggregate):
         self.vrf_shared = vrf_shared
         self.labels = dict(labels)
         self.deleted = False
+        self.recreated_on: datetime | None = None
         self.pools: dict[str, PrefixPool] = {}
         self.ips: PersistentMap[IPFacts] = PersistentMap()
         self.children: PersistentMap[tuple[str, ...]] = PersistentMap()
@@ -259,6 +277,16 @@ class Network(Aggregate):
         for prefix in prefixes:
             network.trigger_event(cls.PrefixAdded, prefix=prefix, context=context)
         return network
+
+    def recreate(self, *, prefixes: list[str], context: dict[str, Any], **attributes: Any) -> None:
+        """Use a deleted network's id again: its history goes on, its state starts afresh."""
+        if not self.deleted:
+            raise ConflictError("entity already exists")
+        self.trigger_event(
+            self.NetworkRecreated, network_id=self.network_id, context=context, **attributes
+        )
+        for prefix in prefixes:
+            self.trigger_event(self.PrefixAdded, prefix=prefix, context=context)
 
     # -- reading -----------------------------------------------------------------------------
 

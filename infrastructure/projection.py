@@ -238,7 +238,10 @@ def _touch(state: NetworkState, event: Any) -> None:
     state.version = event.originator_version
 
 
-def on_created(p: ReadModelProjection, batch: Batch, event: Network.NetworkCreated) -> None:
+def on_created(
+    p: ReadModelProjection, batch: Batch,
+    event: Network.NetworkCreated | Network.NetworkRecreated,
+) -> None:
     attrs = {name: getattr(event, name) for name in ATTRIBUTES}
     batch.networks[str(event.originator_id)] = NetworkState(
         aggregate_id=str(event.originator_id), attrs=attrs, pools={},
@@ -324,6 +327,7 @@ def on_ip_updated(p: ReadModelProjection, batch: Batch, event: Network.IPUpdated
 
 HANDLERS: dict[type, Any] = {
     Network.NetworkCreated: on_created,
+    Network.NetworkRecreated: on_created,
     Network.PrefixAdded: on_prefix_added,
     Network.PrefixRemoved: on_prefix_removed,
     Network.NetworkUpdated: on_updated,
