@@ -5,15 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import App, Context
-from api.schemas import HTTPErrorResponse, IPAllocate, IPFind, IPResponse, IPUpdate
+from api.schemas import ERROR_RESPONSES, IPAllocate, IPFind, IPResponse, IPUpdate
 from application.ports import IPFilter
 from domain.addressing import canonical_address, parse_family, parse_prefix
 
 router = APIRouter(prefix="/v1/ip", tags=["ip"])
-ERRORS = {
-    400: {"model": HTTPErrorResponse}, 404: {"model": HTTPErrorResponse},
-    409: {"model": HTTPErrorResponse}, 422: {"model": HTTPErrorResponse},
-}
 
 
 @router.get("", response_model=list[IPResponse], operation_id="listIPs")
@@ -22,7 +18,7 @@ def list_ips(app: App) -> list[IPResponse]:
     return [IPResponse.of(d) for d in app.list_ips()]
 
 
-@router.post("", response_model=IPResponse, responses=ERRORS, operation_id="updateIP")
+@router.post("", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="updateIP")
 def update_ip(body: IPUpdate, app: App, context: Context) -> IPResponse:
     """Update an IP's name, description, type and tags."""
     doc = app.update_ip(
@@ -43,20 +39,20 @@ def _allocate(body: IPAllocate, app: App, context: Context, specific: str | None
 
 
 @router.post("/allocate", status_code=status.HTTP_201_CREATED, response_model=IPResponse,
-             responses=ERRORS, operation_id="allocateIP")
+             responses=ERROR_RESPONSES, operation_id="allocateIP")
 def allocate_ip(body: IPAllocate, app: App, context: Context) -> IPResponse:
     """Acquire the lowest free address of the network (IPv4 unless asked or IPv6-only)."""
     return _allocate(body, app, context, None)
 
 
 @router.post("/allocate/{ip}", status_code=status.HTTP_201_CREATED, response_model=IPResponse,
-             responses=ERRORS, operation_id="allocateSpecificIP")
+             responses=ERROR_RESPONSES, operation_id="allocateSpecificIP")
 def allocate_specific_ip(ip: str, body: IPAllocate, app: App, context: Context) -> IPResponse:
     """Acquire a specific address of the network."""
     return _allocate(body, app, context, ip)
 
 
-@router.post("/find", response_model=list[IPResponse], responses=ERRORS, operation_id="findIPs")
+@router.post("/find", response_model=list[IPResponse], responses=ERROR_RESPONSES, operation_id="findIPs")
 def find_ips(body: IPFind, app: App) -> list[IPResponse]:
     """Find IPs by the given filters (all must match)."""
     flt = IPFilter(
@@ -70,13 +66,13 @@ def find_ips(body: IPFind, app: App) -> list[IPResponse]:
     return [IPResponse.of(d) for d in app.list_ips(flt)]
 
 
-@router.delete("/free/{id}", response_model=IPResponse, responses=ERRORS, operation_id="freeIP")
+@router.delete("/free/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="freeIP")
 def free_ip(id: str, app: App, context: Context) -> IPResponse:  # noqa: A002
     """Release an acquired address and return it."""
     return IPResponse.of(app.release_ip(id, context=context))
 
 
-@router.get("/{id}", response_model=IPResponse, responses=ERRORS, operation_id="findIP")
+@router.get("/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="findIP")
 def get_ip(id: str, app: App) -> IPResponse:  # noqa: A002
     """Get an acquired IP by its address."""
     return IPResponse.of(app.get_ip(id))

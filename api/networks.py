@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, status
 
 from api.deps import App, Context
 from api.schemas import (
-    HTTPErrorResponse,
+    ERROR_RESPONSES,
     NetworkAllocate,
     NetworkCreate,
     NetworkFind,
@@ -17,10 +17,6 @@ from application.ports import NetworkFilter
 from domain.addressing import parse_family
 
 router = APIRouter(prefix="/v1/network", tags=["network"])
-ERRORS = {
-    400: {"model": HTTPErrorResponse}, 404: {"model": HTTPErrorResponse},
-    409: {"model": HTTPErrorResponse}, 422: {"model": HTTPErrorResponse},
-}
 
 
 @router.get("", response_model=list[NetworkResponse], operation_id="listNetworks")
@@ -30,7 +26,7 @@ def list_networks(app: App) -> list[NetworkResponse]:
 
 
 @router.put("", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
-            responses=ERRORS, operation_id="createNetwork")
+            responses=ERROR_RESPONSES, operation_id="createNetwork")
 def create_network(body: NetworkCreate, app: App, context: Context) -> NetworkResponse:
     """Create a network; a given id that exists already is a conflict."""
     doc = app.create_network(
@@ -46,7 +42,7 @@ def create_network(body: NetworkCreate, app: App, context: Context) -> NetworkRe
     return NetworkResponse.of(doc)
 
 
-@router.post("", response_model=NetworkResponse, responses=ERRORS, operation_id="updateNetwork")
+@router.post("", response_model=NetworkResponse, responses=ERROR_RESPONSES, operation_id="updateNetwork")
 def update_network(
     body: NetworkUpdate, app: App, context: Context,
     force: bool = Query(False, description="allow removing additionalAnnouncableCIDRs"),
@@ -62,7 +58,7 @@ def update_network(
 
 
 @router.post("/allocate", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
-             responses=ERRORS, operation_id="allocateNetwork")
+             responses=ERROR_RESPONSES, operation_id="allocateNetwork")
 def allocate_network(body: NetworkAllocate, app: App, context: Context) -> NetworkResponse:
     """Allocate a child network from the partition's private super network."""
     doc = app.allocate_child_network(
@@ -74,7 +70,7 @@ def allocate_network(body: NetworkAllocate, app: App, context: Context) -> Netwo
     return NetworkResponse.of(doc)
 
 
-@router.post("/find", response_model=list[NetworkResponse], responses=ERRORS,
+@router.post("/find", response_model=list[NetworkResponse], responses=ERROR_RESPONSES,
              operation_id="findNetworks")
 def find_networks(body: NetworkFind, app: App) -> list[NetworkResponse]:
     """Find networks by the given filters (all must match)."""
@@ -88,28 +84,28 @@ def find_networks(body: NetworkFind, app: App) -> list[NetworkResponse]:
     return [NetworkResponse.of(d) for d in app.list_networks(flt)]
 
 
-@router.delete("/free/{id}", response_model=NetworkResponse, responses=ERRORS,
+@router.delete("/free/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
                operation_id="freeNetwork")
 def free_network(id: str, app: App, context: Context) -> NetworkResponse:  # noqa: A002
     """Free a child network: its prefixes return to the super, its VRF to the pool."""
     return NetworkResponse.of(app.delete_network(id, context=context, only_child=True))
 
 
-@router.post("/free/{id}", response_model=NetworkResponse, responses=ERRORS,
+@router.post("/free/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
              operation_id="freeNetworkDeprecated", deprecated=True)
 def free_network_deprecated(id: str, app: App, context: Context) -> NetworkResponse:  # noqa: A002
     """Free a child network (deprecated: use DELETE)."""
     return NetworkResponse.of(app.delete_network(id, context=context, only_child=True))
 
 
-@router.delete("/{id}", response_model=NetworkResponse, responses=ERRORS,
+@router.delete("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
                operation_id="deleteNetwork")
 def delete_network(id: str, app: App, context: Context) -> NetworkResponse:  # noqa: A002
     """Delete a network and return the deleted entity."""
     return NetworkResponse.of(app.delete_network(id, context=context))
 
 
-@router.get("/{id}", response_model=NetworkResponse, responses=ERRORS, operation_id="findNetwork")
+@router.get("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES, operation_id="findNetwork")
 def get_network(id: str, app: App) -> NetworkResponse:  # noqa: A002
     """Get a network by id."""
     return NetworkResponse.of(app.get_network(id))

@@ -175,7 +175,7 @@ class NetworkResponse(BaseModel):
     def of(cls, doc: dict[str, Any]) -> NetworkResponse:
         consumption = doc["consumption"]
         zero = {"available_ips": 0, "available_prefixes": 0, "used_ips": 0, "used_prefixes": 0}
-        return cls(
+        return cls.model_validate(dict(
             id=doc["network_id"], name=doc["name"], description=doc["description"],
             partitionid=doc["partition_id"], projectid=doc["project_id"],
             parentnetworkid=doc["parent_id"] or "", prefixes=doc["prefixes"],
@@ -188,7 +188,7 @@ class NetworkResponse(BaseModel):
             nattype=doc["nat_type"], consumption=consumption,
             usage=consumption["ipv4"] or zero, capacity=doc["capacity"],
             created=doc["created"], changed=doc["changed"],
-        )
+        ))
 
 
 class IPResponse(BaseModel):
@@ -216,6 +216,11 @@ class IPResponse(BaseModel):
 class HTTPErrorResponse(BaseModel):
     statuscode: int
     message: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": HTTPErrorResponse} for status in (400, 404, 409, 422)
+}
 
 
 class HealthResponse(BaseModel):

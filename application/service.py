@@ -89,19 +89,19 @@ class IpamApplication(Application[UUID]):
 
     def _network_or_none(self, network_id: str) -> Network | None:
         try:
-            return self.repository.get(network_uuid(network_id))  # type: ignore[no-any-return]
+            return self.repository.get(network_uuid(network_id))
         except AggregateNotFoundError:
             return None
 
     def _namespace(self) -> Namespace:
         try:
-            return self.repository.get(namespace_uuid())  # type: ignore[no-any-return]
+            return self.repository.get(namespace_uuid())
         except AggregateNotFoundError:
             return Namespace.start()
 
     def _vrf_pool(self) -> VrfPool:
         try:
-            return self.repository.get(vrf_pool_uuid())  # type: ignore[no-any-return]
+            return self.repository.get(vrf_pool_uuid())
         except AggregateNotFoundError:
             return VrfPool.start()
 

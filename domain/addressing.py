@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from enum import Enum
-from typing import Union
+from enum import StrEnum
+from typing import TypeAlias
 
 from domain.errors import InvalidRequestError
 
-Prefix = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+Prefix: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class Family(str, Enum):
+class Family(StrEnum):
     """An address family; its value is the spelling used on the wire."""
 
     IPV4 = "IPv4"

@@ -200,7 +200,7 @@ class PrefixPool:
         return {
             "prefix": self.prefix,
             "used": self.used.to_json(),
-            "free": [[s, l] for s, l in self.free],
+            "free": [[start, length] for start, length in self.free],
             "children": self.children,
         }
 
@@ -209,7 +209,7 @@ class PrefixPool:
         return cls(
             prefix=data["prefix"],
             used=IntRanges.from_json(data["used"]),
-            free=tuple((int(s), int(l)) for s, l in data["free"]),
+            free=tuple((int(start), int(length)) for start, length in data["free"]),
             children=int(data["children"]),
         )
 

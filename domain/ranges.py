@@ -33,7 +33,7 @@ class IntRanges:
     def _set(self, starts: tuple[int, ...], ends: tuple[int, ...]) -> None:
         self._starts = starts
         self._ends = ends
-        self._count = sum(e - s + 1 for s, e in zip(starts, ends))
+        self._count = sum(e - s + 1 for s, e in zip(starts, ends, strict=True))
 
     @classmethod
     def _from(cls, starts: tuple[int, ...], ends: tuple[int, ...], count: int) -> IntRanges:
@@ -67,10 +67,10 @@ class IntRanges:
 
     def ranges(self) -> tuple[tuple[int, int], ...]:
         """The ranges as `(start, end)` pairs, ascending."""
-        return tuple(zip(self._starts, self._ends))
+        return tuple(zip(self._starts, self._ends, strict=True))
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter(zip(self._starts, self._ends))
+        return iter(zip(self._starts, self._ends, strict=True))
 
     def first_gap(self, low: int, high: int) -> int | None:
         """The lowest integer in `[low, high]` not in the set, or None. O(log n)."""
@@ -131,7 +131,7 @@ class IntRanges:
 
     def to_json(self) -> list[list[int]]:
         """JSON-friendly form: `[[start, end], ...]`."""
-        return [[s, e] for s, e in zip(self._starts, self._ends)]
+        return [[s, e] for s, e in zip(self._starts, self._ends, strict=True)]
 
     @classmethod
     def from_json(cls, data: list[list[int]]) -> IntRanges:

@@ -136,7 +136,7 @@ def validate_new_network(
         )
     if (private_super or underlay) and nat:
         raise InvalidRequestError("private super or underlay network is not supposed to NAT")
-    check_vrf(vrf)
+    # the VRF range (rule 11) is checked by VrfPool.reserve, after id exists and overlap
     return NetworkSpec(
         network_id=network_id,
         prefixes=tuple(str(p) for p in parsed),
@@ -163,11 +163,11 @@ def overlapping(new: Sequence[Prefix], existing: Iterable[Prefix]) -> tuple[Pref
     seen: list[Prefix] = []
     for prefix in new:
         for other in seen:
-            if prefix.version == other.version and prefix.overlaps(other):  # type: ignore[arg-type]
+            if prefix.version == other.version and prefix.overlaps(other):
                 return prefix, other
         seen.append(prefix)
     for prefix in new:
         for other in existing:
-            if prefix.version == other.version and prefix.overlaps(other):  # type: ignore[arg-type]
+            if prefix.version == other.version and prefix.overlaps(other):
                 return prefix, other
     return None

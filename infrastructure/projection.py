@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,9 +25,9 @@ from sqlalchemy.engine import Engine
 
 from application.service import IpamApplication
 from application.views import ATTRIBUTES, apply_ip_update, ip_document
+from domain.addressing import parse_address
 from domain.allocation import PrefixPool, carve
 from domain.network import MACHINE_TAG, Network
-from domain.addressing import parse_address
 from infrastructure.tables import ips, metadata, networks, positions
 
 log = logging.getLogger(__name__)
@@ -134,9 +135,20 @@ class ReadModelProjection:
         return int(value)
 
     def head(self) -> int:
-        return int(self.app.recorder.max_notification_id() or 0)  # type: ignore[attr-defined]
+        return int(self.app.recorder.max_notification_id() or 0)
 
     # -- following ---------------------------------------------------------------------------
+
+    def rebuild(self) -> int:
+        """Drop the read models' rows and fold the whole log again; returns events applied."""
+        with self._lock:
+            with self.datastore.transaction(commit=True) as session:
+                session.execute(delete(ips))
+                session.execute(delete(networks))
+                session.execute(
+                    update(positions).where(positions.c.name == PROJECTION).values(position=0)
+                )
+        return self.catch_up()
 
     def catch_up(self) -> int:
         """Apply every event recorded before this call; returns how many this call applied."""
@@ -147,7 +159,7 @@ class ReadModelProjection:
                 position = self.position()
                 if position >= target:
                     return applied
-                notifications = self.app.recorder.select_notifications(  # type: ignore[attr-defined]
+                notifications = self.app.recorder.select_notifications(
                     start=position, limit=self.batch_size, inclusive_of_start=False
                 )
                 if not notifications:
@@ -155,7 +167,7 @@ class ReadModelProjection:
                 if self._apply(position, notifications):
                     applied += len(notifications)
 
-    def _apply(self, position: int, notifications: list[Notification]) -> bool:
+    def _apply(self, position: int, notifications: Sequence[Notification]) -> bool:
         batch = Batch()
         for notification in notifications:
             event = self.app.mapper.to_domain_event(notification)

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from sqlalchemy import event
 
 from application.service import IpamApplication
@@ -29,10 +29,10 @@ class StoredIpam(IpamApplication):
 
     snapshot_interval = 500
 
-    def register_transcodings(self, transcoder: Transcoder) -> None:
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         for transcoding in TRANSCODINGS:
-            transcoder.register(transcoding)  # type: ignore[attr-defined]
+            transcoder.register(transcoding)
 
     def _take_snapshots(self, processing_event: Any) -> None:
         if self.snapshots is None:

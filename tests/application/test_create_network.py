@@ -1,0 +1,323 @@
+"""Creating a network (SPEC 2): every rule in its check order, with its message and status class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from application.context import RequestContext
+from application.service import IpamApplication
+from domain.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidRequestError,
+    IpamError,
+    NetworkNotFoundError,
+    OverlapError,
+)
+
+SUPER: dict[str, Any] = {
+    "partition_id": "mini-lab",
+    "prefixes": ["10.0.0.0/16", "2001:db8:0:10::/64"],
+    "default_child_prefix_length": {"IPv4": 22, "IPv6": 96},
+    "private_super": True,
+}
+
+
+def refused(error: type[IpamError], call: Callable[[], object]) -> str:
+    """Run a command expected to fail with `error`; return its message."""
+    with pytest.raises(error) as caught:
+        call()
+    return caught.value.message
+
+
+def create(app: IpamApplication, ctx: RequestContext, **request: Any) -> dict[str, Any]:
+    """Create a network and check that the read side agrees with the command's answer."""
+    created = app.create_network(context=ctx, **request)
+    assert app.get_network(created["network_id"]) == created
+    return created
+
+
+def test_create_network_refused_without_prefixes(app: IpamApplication, ctx: RequestContext) -> None:
+    # rule 1 answers before rule 2 (dcpl on a non-super)
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, network_id="n", prefixes=[], default_child_prefix_length={"IPv4": 22}))
+    assert message == "no prefixes given"
+    refused(NetworkNotFoundError, lambda: app.get_network("n"))
+
+
+def test_create_network_refused_with_dcpl_on_non_super(app: IpamApplication, ctx: RequestContext) -> None:
+    # rule 2 answers before rule 3 (bad key)
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.0/16"], default_child_prefix_length={"IPv5": 22}))
+    assert message == "defaultchildprefixlength can only be set for privatesuper networks"
+
+
+def test_create_network_refused_with_bad_dcpl_key(app: IpamApplication, ctx: RequestContext) -> None:
+    # rule 3 answers before rule 4 (unparsable prefix)
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.0/33"], private_super=True, partition_id="p",
+        default_child_prefix_length={"IPv5": 22}))
+    assert "IPv5" in message
+    assert message == 'defaultchildprefixlength has an invalid addressfamily "IPv5", must be IPv4 or IPv6'
+
+
+@pytest.mark.parametrize("prefix", ["10.0.0.0/33", "not-a-prefix", "10.0.0.0", "2001:db8::/129"])
+def test_create_network_refused_with_unparsable_prefix(
+    app: IpamApplication, ctx: RequestContext, prefix: str
+) -> None:
+    # rule 4 answers before rule 5 (destination family)
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.0/16", prefix], destination_prefixes=["::/0"]))
+    assert f'"{prefix}"' in message
+
+
+def test_create_network_refused_with_unparsable_destination_prefix(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.0/16"], destination_prefixes=["0.0.0.0/40"]))
+    assert '"0.0.0.0/40"' in message
+
+
+def test_create_network_refused_with_non_canonical_prefix(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.1/16"]))
+    assert message == 'expecting canonical form of prefix "10.0.0.1/16", please specify it as "10.0.0.0/16"'
+
+
+def test_create_network_refused_with_destination_family_not_in_prefixes(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    # rule 5 answers before rule 6 (private super without dcpl)
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.0/16"], destination_prefixes=["0.0.0.0/0", "::/0"],
+        private_super=True, partition_id="p"))
+    assert message == "addressfamily:IPv6 of destination prefixes is not present in existing prefixes"
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "lengths", "message"),
+    [
+        (["10.0.0.0/16"], None,
+         "private super network must always contain a defaultchildprefixlength"),
+        (["10.0.0.0/16"], {},
+         "private super network must always contain a defaultchildprefixlength"),
+        (["10.0.0.0/16", "2001:db8::/64"], {"IPv4": 22},
+         "private super network must always contain a defaultchildprefixlength per addressfamily:IPv6"),
+        (["10.0.0.0/16", "2001:db8::/64"], {"IPv6": 96},
+         "private super network must always contain a defaultchildprefixlength per addressfamily:IPv4"),
+        (["10.0.0.0/16", "172.0.0.0/24"], {"IPv4": 22},
+         "given defaultchildprefixlength 22 is not greater than prefix length of:172.0.0.0/24"),
+        (["10.0.0.0/22"], {"IPv4": 22},
+         "given defaultchildprefixlength 22 is not greater than prefix length of:10.0.0.0/22"),
+        (["10.0.0.0/16", "2001:db8::/64"], {"IPv4": 22, "IPv6": 64},
+         "given defaultchildprefixlength 64 is not greater than prefix length of:2001:db8::/64"),
+        (["10.0.0.0/16"], {"IPv4": 33},
+         "given defaultchildprefixlength 33 is greater than the maximum prefix length 32 of "
+         "addressfamily IPv4"),
+        (["2001:db8::/64"], {"IPv6": 129},
+         "given defaultchildprefixlength 129 is greater than the maximum prefix length 128 of "
+         "addressfamily IPv6"),
+    ],
+)
+def test_create_private_super_refused_with_bad_dcpl(
+    app: IpamApplication, ctx: RequestContext, prefixes: list[str],
+    lengths: dict[str, int] | None, message: str,
+) -> None:
+    # the dcpl rules answer before rule 8 (nat on a private super)
+    assert refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, prefixes=prefixes, private_super=True, partition_id="p", nat=True,
+        default_child_prefix_length=lengths)) == message
+
+
+def test_create_private_super_accepts_lengths_at_the_family_maximum(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    created = create(app, ctx, prefixes=["10.0.0.0/24", "2001:db8::/120"], private_super=True,
+                     partition_id="p", default_child_prefix_length={"ipv4": 32, "IPV6": 128})
+    assert created["default_child_prefix_length"] == {"IPv4": 32, "IPv6": 128}
+
+
+def test_create_private_super_refused_when_partition_has_one(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    create(app, ctx, network_id="first", **SUPER)
+    # the second-super rule answers before rule 8 (nat) and rule 9 (id exists)
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, network_id="first", partition_id="mini-lab", prefixes=["10.1.0.0/16"],
+        private_super=True, nat=True, default_child_prefix_length={"IPv4": 22}))
+    assert message == 'partition with id "mini-lab" already has a private super network'
+    # another partition may have its own
+    other = create(app, ctx, partition_id="other", prefixes=["10.1.0.0/16"], private_super=True,
+                   default_child_prefix_length={"IPv4": 22})
+    assert other["network_type"] == "super"
+
+
+def test_create_network_refused_with_announcable_cidrs_on_non_super(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    # rule 7 answers before rule 8 (nat on an underlay)
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.0/16"], underlay=True, nat=True,
+        additional_announcable_cidrs=["10.240.0.0/12"]))
+    assert message == "additionalannouncablecidrs can only be set in a private super network"
+
+
+def test_create_private_super_keeps_announcable_cidrs(app: IpamApplication, ctx: RequestContext) -> None:
+    created = create(app, ctx, additional_announcable_cidrs=["10.240.0.0/12"], **SUPER)
+    assert created["additional_announcable_cidrs"] == ["10.240.0.0/12"]
+
+
+@pytest.mark.parametrize("kind", [{"private_super": True, "partition_id": "p",
+                                   "default_child_prefix_length": {"IPv4": 22}},
+                                  {"underlay": True}])
+def test_create_network_refused_with_nat_on_super_or_underlay(
+    app: IpamApplication, ctx: RequestContext, kind: dict[str, Any]
+) -> None:
+    create(app, ctx, network_id="taken", prefixes=["192.168.0.0/24"])
+    # rule 8 answers before rule 9 (id exists)
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, network_id="taken", prefixes=["10.0.0.0/16"], nat=True, **kind))
+    assert message == "private super or underlay network is not supposed to NAT"
+
+
+def test_create_network_refused_when_id_exists(app: IpamApplication, ctx: RequestContext) -> None:
+    create(app, ctx, network_id="internet", prefixes=["10.0.0.0/16"], vrf=7)
+    # rule 9 answers before rule 10 (overlap) and rule 11 (vrf taken)
+    message = refused(AlreadyExistsError, lambda: app.create_network(
+        context=ctx, network_id="internet", prefixes=["10.0.0.0/16"], vrf=7))
+    assert message == "entity already exists"
+    assert app.get_network("internet")["prefixes"] == ["10.0.0.0/16"]
+
+
+def test_create_network_refused_when_id_exists_before_vrf_range(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    create(app, ctx, network_id="internet", prefixes=["10.0.0.0/16"])
+    message = refused(ConflictError, lambda: app.create_network(
+        context=ctx, network_id="internet", prefixes=["10.1.0.0/16"], vrf=0))
+    assert message == "entity already exists"
+
+
+def test_create_network_generates_uuid_without_id(app: IpamApplication, ctx: RequestContext) -> None:
+    first = create(app, ctx, prefixes=["10.0.0.0/24"])
+    second = create(app, ctx, prefixes=["10.0.1.0/24"])
+    assert str(UUID(first["network_id"])) == first["network_id"]
+    assert first["network_id"] != second["network_id"]
+
+
+def test_create_network_refused_when_prefix_overlaps_existing(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    create(app, ctx, network_id="small", prefixes=["10.0.0.0/24"], vrf=3)
+    # rule 10 answers before rule 11 (vrf taken)
+    message = refused(OverlapError, lambda: app.create_network(
+        context=ctx, network_id="big", prefixes=["10.0.0.0/23"], vrf=3))
+    assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
+    refused(NetworkNotFoundError, lambda: app.get_network("big"))
+
+
+def test_create_network_refused_when_overlap_comes_before_vrf_range(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    create(app, ctx, prefixes=["10.0.0.0/24"])
+    message = refused(ConflictError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.0/23"], vrf=131073))
+    assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
+
+
+def test_create_network_refused_when_prefixes_overlap_each_other(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    message = refused(OverlapError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.0/24", "2001:db8::/64", "10.0.0.0/23"]))
+    assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
+    assert app.list_networks() == []
+
+
+def test_create_network_refused_when_prefix_overlaps_a_child(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    create(app, ctx, network_id="super", **SUPER)
+    child = app.allocate_child_network(context=ctx, partition_id="mini-lab", project_id="p")
+    assert child["prefixes"][0] == "10.0.0.0/22"
+    message = refused(OverlapError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.0.0/22"]))
+    assert message == "10.0.0.0/22 overlaps 10.0.0.0/16"
+    message = refused(OverlapError, lambda: app.create_network(
+        context=ctx, prefixes=["2001:db8:0:10::/96"]))
+    assert message == "2001:db8:0:10::/96 overlaps 2001:db8:0:10::/64"
+
+
+def test_create_network_allows_same_digits_in_other_family(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    create(app, ctx, prefixes=["10.0.0.0/8"])
+    created = create(app, ctx, prefixes=["::a00:0/104"])
+    assert created["prefixes"] == ["::a00:0/104"]
+
+
+def test_create_network_reserves_given_vrf(app: IpamApplication, ctx: RequestContext) -> None:
+    created = create(app, ctx, prefixes=["10.0.0.0/24"], vrf=131072)
+    assert created["vrf"] == 131072
+    message = refused(ConflictError, lambda: app.create_network(
+        context=ctx, network_id="second", prefixes=["10.0.1.0/24"], vrf=131072))
+    assert "131072" in message
+    refused(NetworkNotFoundError, lambda: app.get_network("second"))
+    # the refused create claimed no prefix: the same prefix can be created now
+    assert create(app, ctx, prefixes=["10.0.1.0/24"], vrf=1)["vrf"] == 1
+
+
+@pytest.mark.parametrize("vrf", [0, -1, 131073])
+def test_create_network_refused_with_vrf_out_of_range(
+    app: IpamApplication, ctx: RequestContext, vrf: int
+) -> None:
+    message = refused(InvalidRequestError, lambda: app.create_network(
+        context=ctx, network_id="n", prefixes=["10.0.0.0/24"], vrf=vrf))
+    assert str(vrf) in message
+    refused(NetworkNotFoundError, lambda: app.get_network("n"))
+    assert create(app, ctx, network_id="n", prefixes=["10.0.0.0/24"])["vrf"] is None
+
+
+def test_create_network_shares_vrf_between_vrfshared_networks(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    first = create(app, ctx, prefixes=["10.0.0.0/24"], vrf=42, vrf_shared=True)
+    second = create(app, ctx, prefixes=["10.0.1.0/24"], vrf=42, vrf_shared=True)
+    assert (first["vrf"], first["vrf_shared"]) == (42, True)
+    assert (second["vrf"], second["vrf_shared"]) == (42, True)
+    # an exclusive claim on a shared id is refused, and so is sharing an exclusive one
+    refused(ConflictError, lambda: app.create_network(context=ctx, prefixes=["10.0.2.0/24"], vrf=42))
+    create(app, ctx, prefixes=["10.0.3.0/24"], vrf=43)
+    refused(ConflictError, lambda: app.create_network(
+        context=ctx, prefixes=["10.0.4.0/24"], vrf=43, vrf_shared=True))
+
+
+def test_create_network_answers_full_document(app: IpamApplication, ctx: RequestContext) -> None:
+    created = create(
+        app, ctx, network_id="internet", name="Internet", description="the internet",
+        partition_id="", project_id="", prefixes=["185.1.2.0/24", "2a02:c00::/64"],
+        destination_prefixes=["0.0.0.0/0", "::/0"], labels={"network.metal-stack.io/default": ""},
+        nat=True, vrf=104009,
+    )
+    assert created["network_id"] == "internet"
+    assert created["prefixes"] == ["185.1.2.0/24", "2a02:c00::/64"]
+    assert created["destination_prefixes"] == ["0.0.0.0/0", "::/0"]
+    assert created["network_type"] == "external"
+    assert created["nat_type"] == "ipv4-masq"
+    assert created["parent_id"] is None
+    assert created["consumption"]["ipv4"] == {
+        "available_ips": 256, "available_prefixes": 64, "used_ips": 2, "used_prefixes": 0}
+    assert created["consumption"]["ipv6"]["used_ips"] == 1
+    underlay = create(app, ctx, prefixes=["10.1.0.0/24"], underlay=True)
+    assert (underlay["network_type"], underlay["nat_type"]) == ("underlay", "none")
+    assert underlay["consumption"]["ipv6"] is None
+    super_ = create(app, ctx, **SUPER)
+    assert super_["network_type"] == "super"
+    assert super_["default_child_prefix_length"] == {"IPv4": 22, "IPv6": 96}
