@@ -40,7 +40,10 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request.state.request_id = request_id_from(request.headers.get("x-request-id"))
-        response = await call_next(request)
+        if "\x00" in request.scope["path"]:  # no store can look up or keep a NUL (path ids)
+            response: Response = errors.error_response(400, "the path must not contain NUL")
+        else:
+            response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
         return response
 

@@ -5,15 +5,45 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_ITEMS = 1024
+MAX_VRF_FILTER = 2**63 - 1  # what every store's integer column can compare against
+
+
+def unstorable_text(value: Any) -> str | None:
+    """The first string in `value` (walked through lists and dict keys/values) that no store
+    can keep, else None: PostgreSQL text refuses NUL, UTF-8 refuses lone surrogates."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+            if "\x00" in item:
+                return item
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
 
 
 class Request(BaseModel):
     """Unknown fields are ignored, as metal-api does; known ones are strictly typed."""
 
     model_config = ConfigDict(extra="ignore", strict=False, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        # accepted text goes into the event log and the read model: refuse what they cannot keep
+        if unstorable_text(data) is not None:
+            raise ValueError("text must not contain NUL characters or lone surrogates")
+        return data
 
 
 class NetworkCreate(Request):
@@ -72,7 +102,7 @@ class NetworkFind(Request):
     privatesuper: bool | None = None
     underlay: bool | None = None
     nat: bool | None = None
-    vrf: int | None = None
+    vrf: int | None = Field(default=None, ge=0, le=MAX_VRF_FILTER)
     prefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)

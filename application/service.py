@@ -199,6 +199,8 @@ class IpamApplication(Application[UUID]):
         )
         check_destination_families(destinations, parsed_new)
         lengths = None
+        if default_child_prefix_length == {} and not network.private_super:
+            default_child_prefix_length = None  # an empty map on a plain network sets nothing
         if default_child_prefix_length is not None:
             if not network.private_super:
                 raise InvalidRequestError(
@@ -317,10 +319,7 @@ class IpamApplication(Application[UUID]):
         lengths = {f: n for f, n in parent.child_lengths().items() if f in present}
         lengths.update(requested)
         if family is not None:
-            if family not in present:
-                raise InvalidRequestError(
-                    f"no prefix of addressfamily {family.value} in network {super_id}"
-                )
+            # SPEC 3.3; `lengths` only holds families the super has prefixes of
             if family not in lengths:
                 raise InvalidRequestError(
                     f"addressfamily {family.value} specified, but no childprefixlength for "

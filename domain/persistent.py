@@ -73,14 +73,14 @@ class PersistentMap(Generic[V]):
 
     def set(self, key: str, value: V) -> PersistentMap[V]:
         index = hash(key) % _BUCKETS
-        bucket = dict(self._buckets[index])
+        bucket = self._buckets[index].copy()  # dict of a proxy would copy item by item
         size = self._size + (0 if key in bucket else 1)
         bucket[key] = value
         return self._with_bucket(index, bucket, size)
 
     def delete(self, key: str) -> PersistentMap[V]:
         index = hash(key) % _BUCKETS
-        bucket = dict(self._buckets[index])
+        bucket = self._buckets[index].copy()
         del bucket[key]
         return self._with_bucket(index, bucket, self._size - 1)
 

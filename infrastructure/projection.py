@@ -100,6 +100,7 @@ def machine_of(tags: list[str]) -> str:
 class Batch:
     """Rows touched by one batch of events, folded in memory before they are written."""
 
+    session: Any
     networks: dict[str, NetworkState | None] = field(default_factory=dict)  # by aggregate id
     ips: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by address
 
@@ -168,22 +169,23 @@ class ReadModelProjection:
                     applied += len(notifications)
 
     def _apply(self, position: int, notifications: Sequence[Notification]) -> bool:
-        batch = Batch()
-        for notification in notifications:
-            event = self.app.mapper.to_domain_event(notification)
-            handler = HANDLERS.get(type(event))
-            if handler is not None:
-                handler(self, batch, event)
-        new_position = notifications[-1].id
+        events = [self.app.mapper.to_domain_event(n) for n in notifications]
         try:
             with self.datastore.transaction(commit=True) as session:
                 moved = session.execute(
                     update(positions)
                     .where(positions.c.name == PROJECTION, positions.c.position == position)
-                    .values(position=new_position)
+                    .values(position=notifications[-1].id)
                 )
                 if moved.rowcount != 1:
                     raise _PositionMoved
+                # This transaction owns the position now (on PostgreSQL it holds the row lock
+                # until commit), so the rows it reads hold exactly the events up to `position`.
+                batch = Batch(session)
+                for event in events:
+                    handler = HANDLERS.get(type(event))
+                    if handler is not None:
+                        handler(self, batch, event)
                 self._write(session, batch)
         except _PositionMoved:
             return False  # another follower applied these events first; rolled back
@@ -227,17 +229,17 @@ class ReadModelProjection:
     def network(self, batch: Batch, aggregate_id: UUID) -> NetworkState | None:
         key = str(aggregate_id)
         if key not in batch.networks:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(networks.c.state).where(networks.c.aggregate_id == key)
-                ).first()
+            row = batch.session.execute(
+                select(networks.c.state).where(networks.c.aggregate_id == key)
+            ).first()
             batch.networks[key] = NetworkState.from_row(key, row.state) if row else None
         return batch.networks[key]
 
     def ip(self, batch: Batch, address: str) -> dict[str, Any] | None:
         if address not in batch.ips:
-            with self.engine.connect() as conn:
-                row = conn.execute(select(ips.c.document).where(ips.c.address == address)).first()
+            row = batch.session.execute(
+                select(ips.c.document).where(ips.c.address == address)
+            ).first()
             batch.ips[address] = decode_ip(row.document) if row else None
         return batch.ips[address]
 

@@ -65,6 +65,8 @@ def test_request_id_is_echoed_when_given(client: Any) -> None:
     response = client.get("/v1/network", headers={"X-Request-Id": "trace-42.a:b"})
     assert response.status_code == 200
     assert response.headers["X-Request-Id"] == "trace-42.a:b"
+    missing = client.get("/v1/network/nope", headers={"X-Request-Id": "trace-43"})
+    assert (missing.status_code, missing.headers["X-Request-Id"]) == (404, "trace-43")
 
 
 def test_request_id_is_generated_when_missing(client: Any) -> None:

@@ -5,11 +5,19 @@ is exactly one event in the log, and the read model shows exactly what the log h
 from __future__ import annotations
 
 import ipaddress
+import os
+import signal
+import socket
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from eventsourcing.utils import get_topic
 
@@ -20,8 +28,10 @@ from application.views import ip_document
 from domain.errors import ConflictError, ExhaustedError
 from domain.network import Network, network_uuid
 from infrastructure.store import open_ipam
+from tests.conftest import reset_postgres
 
 PROJECT = "project-concurrency"
+BIN = Path("/work/main/.venv/bin")
 Outcome = tuple[str, Any]  # ("ok", document) or ("conflict", ConflictError)
 
 
@@ -51,7 +61,7 @@ def race(calls: list[Callable[[], Any]], threads: int) -> list[Outcome]:
 
 def events_of(app: IpamApplication, event_class: type, network_id: str) -> list[Any]:
     """The network's events of this class, in log order, read from the notification log."""
-    notifications = app.recorder.select_notifications(  # type: ignore[attr-defined]
+    notifications = app.recorder.select_notifications(
         start=1, limit=1_000_000, topics=[get_topic(event_class)]
     )
     events = [app.mapper.to_domain_event(n) for n in notifications]
@@ -111,7 +121,7 @@ def test_acquire_ip_hands_out_each_address_once_under_threads(sqlite_app: IpamAp
         assert rows[event.address] == ip_document(event, "dual")
     for doc in won:
         assert rows[doc["address"]] == doc
-    assert set(app.repository.get(network_uuid("dual")).ips.keys()) == set(rows)
+    assert set(app.repository.get(network_uuid("dual")).ips) == set(rows)
 
 
 def test_allocate_child_network_fills_super_exactly_once_under_threads(
@@ -148,7 +158,7 @@ def test_release_and_acquire_ip_interleave_consistently_under_threads(
     ctx = RequestContext.new(actor="racer")
     released = held[::2]
     labelled: list[tuple[str, Callable[[], Any]]] = [
-        ("release", lambda a=a: app.release_ip(a, context=ctx)) for a in released  # type: ignore[misc]
+        ("release", partial(app.release_ip, a, context=ctx)) for a in released
     ]
     labelled += [("acquire", acquire(app, "churn")) for _ in range(70)]
     labelled += [("acquire", acquire(app, "churn", address_family="IPv6")) for _ in range(20)]
@@ -163,7 +173,7 @@ def test_release_and_acquire_ip_interleave_consistently_under_threads(
     assert len({d["address"] for d in acquired}) == 90
     # fold the log: every IPAcquired adds, every IPReleased removes, in log order
     live: dict[str, str] = {}
-    notifications = app.recorder.select_notifications(start=1, limit=1_000_000)  # type: ignore[attr-defined]
+    notifications = app.recorder.select_notifications(start=1, limit=1_000_000)
     for notification in notifications:
         event = app.mapper.to_domain_event(notification)
         if isinstance(event, Network.IPAcquired):
@@ -175,7 +185,7 @@ def test_release_and_acquire_ip_interleave_consistently_under_threads(
     assert len(rows) == 120 - 60 + 90
     assert {a: doc["allocation_uuid"] for a, doc in rows.items()} == live
     assert all(live[d["address"]] == d["allocation_uuid"] for d in acquired)
-    assert set(app.repository.get(network_uuid("churn")).ips.keys()) == set(rows)
+    assert set(app.repository.get(network_uuid("churn")).ips) == set(rows)
     assert len(events_of(app, Network.IPReleased, "churn")) == 60
 
 
@@ -188,8 +198,7 @@ def test_free_and_allocate_child_network_interleave_consistently_under_threads(
     first = [allocate_child(app, "p2")()["network_id"] for _ in range(16)]
     ctx = RequestContext.new(actor="racer")
     calls: list[Callable[[], Any]] = [
-        (lambda c=c: app.delete_network(c, context=ctx, only_child=True))  # type: ignore[misc]
-        for c in first[:8]
+        partial(app.delete_network, c, context=ctx, only_child=True) for c in first[:8]
     ]
     calls += [allocate_child(app, "p2") for _ in range(12)]
 
@@ -208,3 +217,155 @@ def test_free_and_allocate_child_network_interleave_consistently_under_threads(
     allocated = len(events_of(app, Network.ChildNetworkAllocated, "super"))
     released = len(events_of(app, Network.ChildNetworkReleased, "super"))
     assert allocated - released == len(listed)
+
+
+# -- several server processes on one PostgreSQL database --------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server and everything it forked (its own process group)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+    for _ in range(50):  # workers left behind by the supervisor
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module", params=["uvicorn x3", "ipam serve --workers 2"])
+def servers(request: pytest.FixtureRequest, postgres_url: str,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """Base URLs of server processes sharing one emptied PostgreSQL database."""
+    reset_postgres(postgres_url)
+    ports = [free_port() for _ in range(3 if request.param == "uvicorn x3" else 1)]
+    if request.param == "uvicorn x3":
+        commands = [[str(BIN / "python"), "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+                     "--port", str(port)] for port in ports]
+    else:
+        commands = [[str(BIN / "ipam"), "serve", "--workers", "2", "--port", str(ports[0]),
+                     "--database-url", postgres_url]]
+    logs = tmp_path_factory.mktemp("servers")
+    env = {k: v for k, v in os.environ.items() if k != "IPAM_DATABASE_URL"}
+    if request.param == "uvicorn x3":
+        env["IPAM_DATABASE_URL"] = postgres_url  # `ipam serve` gets it from --database-url
+    processes = [
+        subprocess.Popen(command, cwd="/work/main", env=env, start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=(logs / f"{port}.log").open("wb"))
+        for command, port in zip(commands, ports, strict=True)
+    ]
+    try:
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        for url, process, port in zip(urls, processes, ports, strict=True):
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, (logs / f"{port}.log").read_text()
+                try:
+                    if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, (logs / f"{port}.log").read_text()
+                time.sleep(0.2)
+        yield urls
+        for log in logs.iterdir():
+            assert "Traceback" not in log.read_text(), log.read_text()
+    finally:
+        for process in processes:
+            stop(process)
+
+
+def spread(urls: list[str], requests: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
+    """Send the requests from 12 threads, round-robin over the servers."""
+    clients = [httpx.Client(base_url=url, timeout=60) for url in urls]
+    try:
+        def send(item: tuple[int, tuple[str, str, dict[str, Any]]]) -> httpx.Response:
+            index, (method, path, body) = item
+            return clients[index % len(clients)].request(method, path, json=body)
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            return list(pool.map(send, enumerate(requests)))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def stored(postgres_url: str, event_class: type, network_id: str) -> list[Any]:
+    ipam = open_ipam(postgres_url)
+    try:
+        return events_of(ipam.app, event_class, network_id)
+    finally:
+        ipam.close()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_acquire_ip_hands_out_each_address_once_across_processes(
+    servers: list[str], postgres_url: str,
+) -> None:
+    network = {"id": "shared-net", "prefixes": ["10.3.0.0/22", "2001:db8:3::/64"],
+               "projectid": PROJECT}
+    assert httpx.put(f"{servers[0]}/v1/network", json=network).status_code == 201
+    body = {"networkid": "shared-net", "projectid": PROJECT}
+    requests = [("POST", "/v1/ip/allocate", {**body, "addressfamily": "IPv4"})] * 120
+    requests += [("POST", "/v1/ip/allocate", {**body, "addressfamily": "IPv6"})] * 100
+    specific = [f"10.3.3.{n}" for n in range(1, 11)] + [f"2001:db8:3::ff:{n}" for n in range(1, 11)]
+    requests += [("POST", f"/v1/ip/allocate/{a}", body) for a in specific for _ in range(4)]
+    requests = [requests[(i * 7) % len(requests)] for i in range(len(requests))]
+
+    responses = spread(servers, requests)
+
+    assert all(r.status_code in (201, 409) for r in responses), [r.text for r in responses
+                                                                  if r.status_code not in (201, 409)]
+    created = {r.json()["ipaddress"]: r.json()["allocationuuid"] for r in responses
+               if r.status_code == 201}
+    conflicts = [r.json()["message"] for r in responses if r.status_code == 409]
+    assert len(created) == 120 + 100 + 20 == len(responses) - len(conflicts)  # all unique
+    assert set(specific) <= set(created)
+    assert conflicts == ["Conflict ip already allocated"] * 60
+    events = stored(postgres_url, Network.IPAcquired, "shared-net")
+    assert {e.address: e.allocation_uuid for e in events} == created and len(events) == 240
+    for url in (servers * 6)[:6]:  # read-your-writes whichever process answers
+        listed = httpx.post(f"{url}/v1/ip/find", json={"networkid": "shared-net"}).json()
+        assert sorted(ip["ipaddress"] for ip in listed) == sorted(created)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_allocate_child_network_fills_super_exactly_once_across_processes(
+    servers: list[str], postgres_url: str,
+) -> None:
+    super_network = {"id": "race-super", "prefixes": ["10.6.0.0/22", "2001:db8:6::/64"],
+                     "partitionid": "race", "privatesuper": True,
+                     "defaultchildprefixlength": {"IPv4": 26, "IPv6": 96}}
+    assert httpx.put(f"{servers[-1]}/v1/network", json=super_network).status_code == 201
+    allocate = {"partitionid": "race", "projectid": PROJECT}
+
+    responses = spread(servers, [("POST", "/v1/network/allocate", allocate)] * 48)
+
+    assert sorted(r.status_code for r in responses) == [201] * 16 + [409] * 32, [
+        r.text for r in responses if r.status_code not in (201, 409)]
+    children = [r.json() for r in responses if r.status_code == 201]
+    assert_disjoint([p for child in children for p in child["prefixes"]])
+    assert all(len(child["prefixes"]) == 2 for child in children)
+    assert len({child["vrf"] for child in children}) == 16
+    assert {r.json()["message"] for r in responses if r.status_code == 409} == {
+        "no prefix found in 10.6.0.0/22 with length:26"}
+    events = stored(postgres_url, Network.ChildNetworkAllocated, "race-super")
+    assert sorted(e.child_id for e in events) == sorted(c["id"] for c in children)
+    for url in (servers * 6)[:6]:
+        found = httpx.post(f"{url}/v1/network/find", json={"parentnetworkid": "race-super"}).json()
+        assert sorted(n["id"] for n in found) == sorted(c["id"] for c in children)
