@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, ips, networks
 from api.deps import request_id_from
 from api.schemas import HealthResponse, HTTPErrorResponse
 from infrastructure.store import Ipam, open_ipam
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the client's `X-Request-Id` when sane) and echo it.
+
+    A plain ASGI middleware: Starlette's `BaseHTTPMiddleware` costs a task and a stream copy
+    per request, a third of the server's time on a fast acquisition.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = request_id_from(given)
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        if "\x00" in scope["path"]:  # no store can look up or keep a NUL (path ids)
+            await errors.error_response(400, "the path must not contain NUL")(
+                scope, receive, send_with_id
+            )
+            return
+        await self.app(scope, receive, send_with_id)
 
 
 def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
@@ -37,15 +74,7 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         app.state.ipam = ipam
     errors.install(app)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.request_id = request_id_from(request.headers.get("x-request-id"))
-        if "\x00" in request.scope["path"]:  # no store can look up or keep a NUL (path ids)
-            response: Response = errors.error_response(400, "the path must not contain NUL")
-        else:
-            response = await call_next(request)
-        response.headers["X-Request-Id"] = request.state.request_id
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/v1/health", response_model=HealthResponse, tags=["health"],
              responses={503: {"model": HTTPErrorResponse}}, operation_id="health")

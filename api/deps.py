@@ -6,10 +6,11 @@ import re
 from typing import Annotated
 from uuid import uuid4
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from application.context import RequestContext
 from application.service import IpamApplication
+from domain.errors import InvalidRequestError
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -18,13 +19,12 @@ def get_app(request: Request) -> IpamApplication:
     return request.app.state.ipam.app  # type: ignore[no-any-return]
 
 
-def get_context(
-    request: Request,
-    x_change_reason: Annotated[str | None, Header(max_length=1024)] = None,
-) -> RequestContext:
-    return RequestContext(
-        actor="anonymous", request_id=request.state.request_id, reason=x_change_reason or None
-    )
+def get_context(request: Request) -> RequestContext:
+    """Who asks and why: `X-Change-Reason` (at most 1,024 characters) is kept as the reason."""
+    reason = request.headers.get("x-change-reason") or None
+    if reason is not None and len(reason) > 1024:
+        raise InvalidRequestError("X-Change-Reason must be at most 1024 characters")
+    return RequestContext(actor="anonymous", request_id=request.state.request_id, reason=reason)
 
 
 def request_id_from(header: str | None) -> str:

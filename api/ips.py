@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from api.deps import App, Context
-from api.schemas import ERROR_RESPONSES, IPAllocate, IPFind, IPResponse, IPUpdate
+from api.schemas import ERROR_RESPONSES, IPAllocate, IPFind, IPResponse, IPUpdate, reply
 from application.ports import IPFilter
 from domain.addressing import canonical_address, parse_family, parse_prefix
 
@@ -13,19 +13,19 @@ router = APIRouter(prefix="/v1/ip", tags=["ip"])
 
 
 @router.get("", response_model=list[IPResponse], operation_id="listIPs")
-def list_ips(app: App) -> list[IPResponse]:
+def list_ips(app: App) -> Response:
     """Get all acquired IPs."""
-    return [IPResponse.of(d) for d in app.list_ips()]
+    return reply([IPResponse.of(d) for d in app.list_ips()])
 
 
 @router.post("", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="updateIP")
-def update_ip(body: IPUpdate, app: App, context: Context) -> IPResponse:
+def update_ip(body: IPUpdate, app: App, context: Context) -> Response:
     """Update an IP's name, description, type and tags."""
     doc = app.update_ip(
         body.ipaddress, context=context, name=body.name, description=body.description,
         ip_type=body.type, tags=body.tags,
     )
-    return IPResponse.of(doc)
+    return reply(IPResponse.of(doc))
 
 
 def _allocate(body: IPAllocate, app: App, context: Context, specific: str | None) -> IPResponse:
@@ -40,20 +40,20 @@ def _allocate(body: IPAllocate, app: App, context: Context, specific: str | None
 
 @router.post("/allocate", status_code=status.HTTP_201_CREATED, response_model=IPResponse,
              responses=ERROR_RESPONSES, operation_id="allocateIP")
-def allocate_ip(body: IPAllocate, app: App, context: Context) -> IPResponse:
+def allocate_ip(body: IPAllocate, app: App, context: Context) -> Response:
     """Acquire the lowest free address of the network (IPv4 unless asked or IPv6-only)."""
-    return _allocate(body, app, context, None)
+    return reply(_allocate(body, app, context, None), 201)
 
 
 @router.post("/allocate/{ip}", status_code=status.HTTP_201_CREATED, response_model=IPResponse,
              responses=ERROR_RESPONSES, operation_id="allocateSpecificIP")
-def allocate_specific_ip(ip: str, body: IPAllocate, app: App, context: Context) -> IPResponse:
+def allocate_specific_ip(ip: str, body: IPAllocate, app: App, context: Context) -> Response:
     """Acquire a specific address of the network."""
-    return _allocate(body, app, context, ip)
+    return reply(_allocate(body, app, context, ip), 201)
 
 
 @router.post("/find", response_model=list[IPResponse], responses=ERROR_RESPONSES, operation_id="findIPs")
-def find_ips(body: IPFind, app: App) -> list[IPResponse]:
+def find_ips(body: IPFind, app: App) -> Response:
     """Find IPs by the given filters (all must match)."""
     flt = IPFilter(
         address=canonical_address(body.ipaddress) if body.ipaddress else None,
@@ -63,16 +63,16 @@ def find_ips(body: IPFind, app: App) -> list[IPResponse]:
         network_prefix=str(parse_prefix(body.networkprefix)) if body.networkprefix else None,
         address_family=parse_family(body.addressfamily).value if body.addressfamily else None,
     )
-    return [IPResponse.of(d) for d in app.list_ips(flt)]
+    return reply([IPResponse.of(d) for d in app.list_ips(flt)])
 
 
 @router.delete("/free/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="freeIP")
-def free_ip(id: str, app: App, context: Context) -> IPResponse:  # noqa: A002
+def free_ip(id: str, app: App, context: Context) -> Response:  # noqa: A002
     """Release an acquired address and return it."""
-    return IPResponse.of(app.release_ip(id, context=context))
+    return reply(IPResponse.of(app.release_ip(id, context=context)))
 
 
 @router.get("/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="findIP")
-def get_ip(id: str, app: App) -> IPResponse:  # noqa: A002
+def get_ip(id: str, app: App) -> Response:  # noqa: A002
     """Get an acquired IP by its address."""
-    return IPResponse.of(app.get_ip(id))
+    return reply(IPResponse.of(app.get_ip(id)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.deps import App, Context
 from api.schemas import (
@@ -12,6 +12,7 @@ from api.schemas import (
     NetworkFind,
     NetworkResponse,
     NetworkUpdate,
+    reply,
 )
 from application.ports import NetworkFilter
 from domain.addressing import parse_family
@@ -20,14 +21,14 @@ router = APIRouter(prefix="/v1/network", tags=["network"])
 
 
 @router.get("", response_model=list[NetworkResponse], operation_id="listNetworks")
-def list_networks(app: App) -> list[NetworkResponse]:
+def list_networks(app: App) -> Response:
     """Get all networks."""
-    return [NetworkResponse.of(d) for d in app.list_networks()]
+    return reply([NetworkResponse.of(d) for d in app.list_networks()])
 
 
 @router.put("", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
             responses=ERROR_RESPONSES, operation_id="createNetwork")
-def create_network(body: NetworkCreate, app: App, context: Context) -> NetworkResponse:
+def create_network(body: NetworkCreate, app: App, context: Context) -> Response:
     """Create a network; a given id that exists already is a conflict."""
     doc = app.create_network(
         context=context, network_id=body.id, prefixes=body.prefixes,
@@ -39,14 +40,14 @@ def create_network(body: NetworkCreate, app: App, context: Context) -> NetworkRe
         private_super=body.privatesuper, underlay=body.underlay, nat=body.nat,
         shared=body.shared, vrf=body.vrf, vrf_shared=body.vrfshared,
     )
-    return NetworkResponse.of(doc)
+    return reply(NetworkResponse.of(doc), 201)
 
 
 @router.post("", response_model=NetworkResponse, responses=ERROR_RESPONSES, operation_id="updateNetwork")
 def update_network(
     body: NetworkUpdate, app: App, context: Context,
     force: bool = Query(False, description="allow removing additionalAnnouncableCIDRs"),
-) -> NetworkResponse:
+) -> Response:
     """Update a network."""
     doc = app.update_network(
         body.id, context=context, force=force, name=body.name, description=body.description,
@@ -54,12 +55,12 @@ def update_network(
         additional_announcable_cidrs=body.additionalAnnouncableCIDRs,
         default_child_prefix_length=body.defaultchildprefixlength, prefixes=body.prefixes,
     )
-    return NetworkResponse.of(doc)
+    return reply(NetworkResponse.of(doc))
 
 
 @router.post("/allocate", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
              responses=ERROR_RESPONSES, operation_id="allocateNetwork")
-def allocate_network(body: NetworkAllocate, app: App, context: Context) -> NetworkResponse:
+def allocate_network(body: NetworkAllocate, app: App, context: Context) -> Response:
     """Allocate a child network from the partition's private super network."""
     doc = app.allocate_child_network(
         context=context, partition_id=body.partitionid, project_id=body.projectid,
@@ -67,12 +68,12 @@ def allocate_network(body: NetworkAllocate, app: App, context: Context) -> Netwo
         nat=body.nat, destination_prefixes=body.destinationprefixes, length=body.length,
         address_family=body.addressfamily,
     )
-    return NetworkResponse.of(doc)
+    return reply(NetworkResponse.of(doc), 201)
 
 
 @router.post("/find", response_model=list[NetworkResponse], responses=ERROR_RESPONSES,
              operation_id="findNetworks")
-def find_networks(body: NetworkFind, app: App) -> list[NetworkResponse]:
+def find_networks(body: NetworkFind, app: App) -> Response:
     """Find networks by the given filters (all must match)."""
     flt = NetworkFilter(
         id=body.id, name=body.name, partition_id=body.partitionid, project_id=body.projectid,
@@ -81,31 +82,31 @@ def find_networks(body: NetworkFind, app: App) -> list[NetworkResponse]:
         destination_prefixes=tuple(body.destinationprefixes), labels=body.labels,
         address_family=parse_family(body.addressfamily).value if body.addressfamily else None,
     )
-    return [NetworkResponse.of(d) for d in app.list_networks(flt)]
+    return reply([NetworkResponse.of(d) for d in app.list_networks(flt)])
 
 
 @router.delete("/free/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
                operation_id="freeNetwork")
-def free_network(id: str, app: App, context: Context) -> NetworkResponse:  # noqa: A002
+def free_network(id: str, app: App, context: Context) -> Response:  # noqa: A002
     """Free a child network: its prefixes return to the super, its VRF to the pool."""
-    return NetworkResponse.of(app.delete_network(id, context=context, only_child=True))
+    return reply(NetworkResponse.of(app.delete_network(id, context=context, only_child=True)))
 
 
 @router.post("/free/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
              operation_id="freeNetworkDeprecated", deprecated=True)
-def free_network_deprecated(id: str, app: App, context: Context) -> NetworkResponse:  # noqa: A002
+def free_network_deprecated(id: str, app: App, context: Context) -> Response:  # noqa: A002
     """Free a child network (deprecated: use DELETE)."""
-    return NetworkResponse.of(app.delete_network(id, context=context, only_child=True))
+    return reply(NetworkResponse.of(app.delete_network(id, context=context, only_child=True)))
 
 
 @router.delete("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
                operation_id="deleteNetwork")
-def delete_network(id: str, app: App, context: Context) -> NetworkResponse:  # noqa: A002
+def delete_network(id: str, app: App, context: Context) -> Response:  # noqa: A002
     """Delete a network and return the deleted entity."""
-    return NetworkResponse.of(app.delete_network(id, context=context))
+    return reply(NetworkResponse.of(app.delete_network(id, context=context)))
 
 
 @router.get("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES, operation_id="findNetwork")
-def get_network(id: str, app: App) -> NetworkResponse:  # noqa: A002
+def get_network(id: str, app: App) -> Response:  # noqa: A002
     """Get a network by id."""
-    return NetworkResponse.of(app.get_network(id))
+    return reply(NetworkResponse.of(app.get_network(id)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 MAX_ITEMS = 1024
 MAX_VRF_FILTER = 2**63 - 1  # what every store's integer column can compare against
@@ -256,3 +257,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 class HealthResponse(BaseModel):
     status: str
     message: str
+
+
+def reply(body: BaseModel | list[Any], status_code: int = 200) -> Response:
+    """Serialise an already validated response model once, straight to JSON bytes.
+
+    FastAPI would validate a returned model against `response_model` again and encode it
+    through `jsonable_encoder`; the routes still declare `response_model` for the OpenAPI
+    document.
+    """
+    if isinstance(body, BaseModel):
+        content = body.model_dump_json().encode()
+    else:
+        content = _LIST_ADAPTER.dump_json(body)
+    return Response(content=content, status_code=status_code, media_type="application/json")
+
+
+_LIST_ADAPTER: TypeAdapter[list[Any]] = TypeAdapter(list[Any])

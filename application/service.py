@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -75,6 +76,17 @@ class IpamApplication(Application[UUID]):
 
     name = "ipam"
     read_model: ReadModel | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._network_locks: dict[str, threading.Lock] = {}
+        self._network_locks_guard = threading.Lock()
+
+    def _network_lock(self, network_id: str) -> threading.Lock:
+        """One lock per network for this process's acquisitions: threads of one process
+        queue instead of colliding and retrying; other processes still race optimistically."""
+        with self._network_locks_guard:
+            return self._network_locks.setdefault(network_id, threading.Lock())
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -359,11 +371,12 @@ class IpamApplication(Application[UUID]):
             raise InvalidRequestError("projectid should not be empty")
         specific = parse_address(specific_ip) if specific_ip is not None else None
         family = parse_family(address_family) if address_family else None
-        return self._acquire_ip(
-            ctx=context.as_event_field(), network_id=network_id, project_id=project_id,
-            specific=specific, family=family, name=name, description=description,
-            ip_type=ip_type or "ephemeral", tags=list(tags or []), machine_id=machine_id,
-        )
+        with self._network_lock(network_id):
+            return self._acquire_ip(
+                ctx=context.as_event_field(), network_id=network_id, project_id=project_id,
+                specific=specific, family=family, name=name, description=description,
+                ip_type=ip_type or "ephemeral", tags=list(tags or []), machine_id=machine_id,
+            )
 
     @retrying
     def _acquire_ip(
