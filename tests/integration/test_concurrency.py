@@ -124,6 +124,38 @@ def test_acquire_ip_hands_out_each_address_once_under_threads(sqlite_app: IpamAp
     assert set(app.repository.get(network_uuid("dual")).ips) == set(rows)
 
 
+def test_acquire_ip_hands_out_each_address_once_from_two_applications_on_one_file(
+    sqlite_url: str,
+) -> None:
+    """Two applications on one SQLite file have separate caches and locks, like two
+    processes: their saves collide and are retried, and still no address is handed out twice."""
+    first, second = open_ipam(sqlite_url), open_ipam(sqlite_url)
+    try:
+        create(first.app, "shared", ["10.2.0.0/22", "2001:db8:2::/64"])
+        calls = [acquire(app, "shared", address_family=family)
+                 for app in (first.app, second.app)
+                 for family in ("IPv4", "IPv6") for _ in range(60)]
+        calls = [calls[(i * 7) % len(calls)] for i in range(len(calls))]
+
+        outcomes = race(calls, threads=8)
+
+        won = [doc for kind, doc in outcomes if kind == "ok"]
+        assert len(won) == 240
+        addresses = [doc["address"] for doc in won]
+        assert len(set(addresses)) == 240
+        assert {a for a in addresses if a.startswith("10.2.")} == {
+            str(ipaddress.ip_address("10.2.0.0") + n) for n in range(1, 121)
+        }
+        acquired = events_of(first.app, Network.IPAcquired, "shared")
+        assert len(acquired) == 240
+        for opened in (first, second):
+            rows = opened.app.list_ips(IPFilter(network_id="shared"))
+            assert sorted(r["address"] for r in rows) == sorted(addresses)
+    finally:
+        first.close()
+        second.close()
+
+
 def test_allocate_child_network_fills_super_exactly_once_under_threads(
     sqlite_app: IpamApplication,
 ) -> None:
