@@ -1,12 +1,15 @@
-"""Dependencies shared by the routers."""
+"""What the routes take from a request: the application and who asks.
+
+Plain functions of the `Request` rather than FastAPI dependencies: solving dependencies cost
+about a tenth of the server's time on a fast acquisition.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
 from uuid import uuid4
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from application.context import RequestContext
 from application.service import IpamApplication
@@ -15,11 +18,11 @@ from domain.errors import InvalidRequestError
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-def get_app(request: Request) -> IpamApplication:
+def app_of(request: Request) -> IpamApplication:
     return request.app.state.ipam.app  # type: ignore[no-any-return]
 
 
-def get_context(request: Request) -> RequestContext:
+def context_of(request: Request) -> RequestContext:
     """Who asks and why: `X-Change-Reason` (at most 1,024 characters) is kept as the reason."""
     reason = request.headers.get("x-change-reason") or None
     if reason is not None and len(reason) > 1024:
@@ -33,6 +36,3 @@ def request_id_from(header: str | None) -> str:
         return header
     return str(uuid4())
 
-
-App = Annotated[IpamApplication, Depends(get_app)]
-Context = Annotated[RequestContext, Depends(get_context)]

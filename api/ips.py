@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from api.deps import App, Context
+from api.deps import app_of, context_of
 from api.schemas import ERROR_RESPONSES, IPAllocate, IPFind, IPResponse, IPUpdate, reply
 from application.ports import IPFilter
 from domain.addressing import canonical_address, parse_family, parse_prefix
@@ -13,24 +13,24 @@ router = APIRouter(prefix="/v1/ip", tags=["ip"])
 
 
 @router.get("", response_model=list[IPResponse], operation_id="listIPs")
-def list_ips(app: App) -> Response:
+def list_ips(request: Request) -> Response:
     """Get all acquired IPs."""
-    return reply([IPResponse.of(d) for d in app.list_ips()])
+    return reply([IPResponse.of(d) for d in app_of(request).list_ips()])
 
 
 @router.post("", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="updateIP")
-def update_ip(body: IPUpdate, app: App, context: Context) -> Response:
+def update_ip(body: IPUpdate, request: Request) -> Response:
     """Update an IP's name, description, type and tags."""
-    doc = app.update_ip(
-        body.ipaddress, context=context, name=body.name, description=body.description,
+    doc = app_of(request).update_ip(
+        body.ipaddress, context=context_of(request), name=body.name, description=body.description,
         ip_type=body.type, tags=body.tags,
     )
     return reply(IPResponse.of(doc))
 
 
-def _allocate(body: IPAllocate, app: App, context: Context, specific: str | None) -> IPResponse:
-    doc = app.acquire_ip(
-        context=context, network_id=body.networkid, project_id=body.projectid,
+def _allocate(body: IPAllocate, request: Request, specific: str | None) -> IPResponse:
+    doc = app_of(request).acquire_ip(
+        context=context_of(request), network_id=body.networkid, project_id=body.projectid,
         specific_ip=specific, address_family=body.addressfamily, name=body.name,
         description=body.description, ip_type=body.type, tags=body.tags,
         machine_id=body.machineid,
@@ -40,20 +40,20 @@ def _allocate(body: IPAllocate, app: App, context: Context, specific: str | None
 
 @router.post("/allocate", status_code=status.HTTP_201_CREATED, response_model=IPResponse,
              responses=ERROR_RESPONSES, operation_id="allocateIP")
-def allocate_ip(body: IPAllocate, app: App, context: Context) -> Response:
+def allocate_ip(body: IPAllocate, request: Request) -> Response:
     """Acquire the lowest free address of the network (IPv4 unless asked or IPv6-only)."""
-    return reply(_allocate(body, app, context, None), 201)
+    return reply(_allocate(body, request, None), 201)
 
 
 @router.post("/allocate/{ip}", status_code=status.HTTP_201_CREATED, response_model=IPResponse,
              responses=ERROR_RESPONSES, operation_id="allocateSpecificIP")
-def allocate_specific_ip(ip: str, body: IPAllocate, app: App, context: Context) -> Response:
+def allocate_specific_ip(ip: str, body: IPAllocate, request: Request) -> Response:
     """Acquire a specific address of the network."""
-    return reply(_allocate(body, app, context, ip), 201)
+    return reply(_allocate(body, request, ip), 201)
 
 
 @router.post("/find", response_model=list[IPResponse], responses=ERROR_RESPONSES, operation_id="findIPs")
-def find_ips(body: IPFind, app: App) -> Response:
+def find_ips(body: IPFind, request: Request) -> Response:
     """Find IPs by the given filters (all must match)."""
     flt = IPFilter(
         address=canonical_address(body.ipaddress) if body.ipaddress else None,
@@ -63,16 +63,16 @@ def find_ips(body: IPFind, app: App) -> Response:
         network_prefix=str(parse_prefix(body.networkprefix)) if body.networkprefix else None,
         address_family=parse_family(body.addressfamily).value if body.addressfamily else None,
     )
-    return reply([IPResponse.of(d) for d in app.list_ips(flt)])
+    return reply([IPResponse.of(d) for d in app_of(request).list_ips(flt)])
 
 
 @router.delete("/free/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="freeIP")
-def free_ip(id: str, app: App, context: Context) -> Response:  # noqa: A002
+def free_ip(id: str, request: Request) -> Response:  # noqa: A002
     """Release an acquired address and return it."""
-    return reply(IPResponse.of(app.release_ip(id, context=context)))
+    return reply(IPResponse.of(app_of(request).release_ip(id, context=context_of(request))))
 
 
 @router.get("/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="findIP")
-def get_ip(id: str, app: App) -> Response:  # noqa: A002
+def get_ip(id: str, request: Request) -> Response:  # noqa: A002
     """Get an acquired IP by its address."""
-    return reply(IPResponse.of(app.get_ip(id)))
+    return reply(IPResponse.of(app_of(request).get_ip(id)))

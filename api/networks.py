@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import App, Context
+from api.deps import app_of, context_of
 from api.schemas import (
     ERROR_RESPONSES,
     NetworkAllocate,
@@ -21,17 +21,17 @@ router = APIRouter(prefix="/v1/network", tags=["network"])
 
 
 @router.get("", response_model=list[NetworkResponse], operation_id="listNetworks")
-def list_networks(app: App) -> Response:
+def list_networks(request: Request) -> Response:
     """Get all networks."""
-    return reply([NetworkResponse.of(d) for d in app.list_networks()])
+    return reply([NetworkResponse.of(d) for d in app_of(request).list_networks()])
 
 
 @router.put("", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
             responses=ERROR_RESPONSES, operation_id="createNetwork")
-def create_network(body: NetworkCreate, app: App, context: Context) -> Response:
+def create_network(body: NetworkCreate, request: Request) -> Response:
     """Create a network; a given id that exists already is a conflict."""
-    doc = app.create_network(
-        context=context, network_id=body.id, prefixes=body.prefixes,
+    doc = app_of(request).create_network(
+        context=context_of(request), network_id=body.id, prefixes=body.prefixes,
         parent_id=body.parentnetworkid, name=body.name, description=body.description,
         partition_id=body.partitionid, project_id=body.projectid,
         destination_prefixes=body.destinationprefixes,
@@ -45,12 +45,12 @@ def create_network(body: NetworkCreate, app: App, context: Context) -> Response:
 
 @router.post("", response_model=NetworkResponse, responses=ERROR_RESPONSES, operation_id="updateNetwork")
 def update_network(
-    body: NetworkUpdate, app: App, context: Context,
+    body: NetworkUpdate, request: Request,
     force: bool = Query(False, description="allow removing additionalAnnouncableCIDRs"),
 ) -> Response:
     """Update a network."""
-    doc = app.update_network(
-        body.id, context=context, force=force, name=body.name, description=body.description,
+    doc = app_of(request).update_network(
+        body.id, context=context_of(request), force=force, name=body.name, description=body.description,
         labels=body.labels, shared=body.shared, destination_prefixes=body.destinationprefixes,
         additional_announcable_cidrs=body.additionalAnnouncableCIDRs,
         default_child_prefix_length=body.defaultchildprefixlength, prefixes=body.prefixes,
@@ -60,10 +60,10 @@ def update_network(
 
 @router.post("/allocate", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
              responses=ERROR_RESPONSES, operation_id="allocateNetwork")
-def allocate_network(body: NetworkAllocate, app: App, context: Context) -> Response:
+def allocate_network(body: NetworkAllocate, request: Request) -> Response:
     """Allocate a child network from the partition's private super network."""
-    doc = app.allocate_child_network(
-        context=context, partition_id=body.partitionid, project_id=body.projectid,
+    doc = app_of(request).allocate_child_network(
+        context=context_of(request), partition_id=body.partitionid, project_id=body.projectid,
         name=body.name, description=body.description, labels=body.labels, shared=body.shared,
         nat=body.nat, destination_prefixes=body.destinationprefixes, length=body.length,
         address_family=body.addressfamily,
@@ -73,7 +73,7 @@ def allocate_network(body: NetworkAllocate, app: App, context: Context) -> Respo
 
 @router.post("/find", response_model=list[NetworkResponse], responses=ERROR_RESPONSES,
              operation_id="findNetworks")
-def find_networks(body: NetworkFind, app: App) -> Response:
+def find_networks(body: NetworkFind, request: Request) -> Response:
     """Find networks by the given filters (all must match)."""
     flt = NetworkFilter(
         id=body.id, name=body.name, partition_id=body.partitionid, project_id=body.projectid,
@@ -82,31 +82,31 @@ def find_networks(body: NetworkFind, app: App) -> Response:
         destination_prefixes=tuple(body.destinationprefixes), labels=body.labels,
         address_family=parse_family(body.addressfamily).value if body.addressfamily else None,
     )
-    return reply([NetworkResponse.of(d) for d in app.list_networks(flt)])
+    return reply([NetworkResponse.of(d) for d in app_of(request).list_networks(flt)])
 
 
 @router.delete("/free/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
                operation_id="freeNetwork")
-def free_network(id: str, app: App, context: Context) -> Response:  # noqa: A002
+def free_network(id: str, request: Request) -> Response:  # noqa: A002
     """Free a child network: its prefixes return to the super, its VRF to the pool."""
-    return reply(NetworkResponse.of(app.delete_network(id, context=context, only_child=True)))
+    return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request), only_child=True)))
 
 
 @router.post("/free/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
              operation_id="freeNetworkDeprecated", deprecated=True)
-def free_network_deprecated(id: str, app: App, context: Context) -> Response:  # noqa: A002
+def free_network_deprecated(id: str, request: Request) -> Response:  # noqa: A002
     """Free a child network (deprecated: use DELETE)."""
-    return reply(NetworkResponse.of(app.delete_network(id, context=context, only_child=True)))
+    return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request), only_child=True)))
 
 
 @router.delete("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
                operation_id="deleteNetwork")
-def delete_network(id: str, app: App, context: Context) -> Response:  # noqa: A002
+def delete_network(id: str, request: Request) -> Response:  # noqa: A002
     """Delete a network and return the deleted entity."""
-    return reply(NetworkResponse.of(app.delete_network(id, context=context)))
+    return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request))))
 
 
 @router.get("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES, operation_id="findNetwork")
-def get_network(id: str, app: App) -> Response:  # noqa: A002
+def get_network(id: str, request: Request) -> Response:  # noqa: A002
     """Get a network by id."""
-    return reply(NetworkResponse.of(app.get_network(id)))
+    return reply(NetworkResponse.of(app_of(request).get_network(id)))
