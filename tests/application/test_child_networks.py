@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -269,8 +270,8 @@ def test_free_refused_for_non_child(app: IpamApplication, ctx: RequestContext) -
     dual_super(app, ctx)
     app.create_network(context=ctx, network_id="plain", prefixes=["192.168.0.0/24"])
     for network_id in ("super", "plain"):
-        refused(InvalidRequestError, lambda nid=network_id: app.delete_network(
-            nid, context=ctx, only_child=True))
+        refused(InvalidRequestError, functools.partial(
+            app.delete_network, network_id, context=ctx, only_child=True))
         assert app.get_network(network_id)["network_id"] == network_id
     refused(NetworkNotFoundError, lambda: app.delete_network("nope", context=ctx, only_child=True))
 

@@ -116,7 +116,7 @@ def test_replaying_events_reproduces_the_same_state() -> None:
 
 def test_replay_applies_recorded_address_instead_of_choosing_again() -> None:
     net = network("n", "10.0.0.0/24")
-    event = net.acquire_ip(project_id="proj", allocation_uuid="u", context=CONTEXT)
+    net.acquire_ip(project_id="proj", allocation_uuid="u", context=CONTEXT)
     history = recorded(net)
     # an address an older algorithm might have chosen: replay must keep it, not pick .1
     last: Any = history[-1]
