@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,8 @@ from infrastructure.store import open_ipam
 from tests.conftest import reset_postgres
 
 PROJECT = "project-concurrency"
-BIN = Path("/work/main/.venv/bin")
+BIN = Path(sys.executable).parent  # the test run's own environment
+ROOT = Path(__file__).resolve().parents[2]
 Outcome = tuple[str, Any]  # ("ok", document) or ("conflict", ConflictError)
 
 
@@ -295,7 +297,7 @@ def servers(request: pytest.FixtureRequest, postgres_url: str,
     if request.param == "uvicorn x3":
         env["IPAM_DATABASE_URL"] = postgres_url  # `ipam serve` gets it from --database-url
     processes = [
-        subprocess.Popen(command, cwd="/work/main", env=env, start_new_session=True,
+        subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=(logs / f"{port}.log").open("wb"))
         for command, port in zip(commands, ports, strict=True)
     ]
