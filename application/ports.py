@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -54,3 +55,42 @@ class ReadModel(Protocol):
     def get_ip(self, address: str) -> dict[str, Any] | None: ...
 
     def find_ips(self, flt: IPFilter) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """A page of history: oldest first unless `ascending` is False; `cursor` is the position
+    the previous page ended at; `since`/`until` bound the event time (inclusive)."""
+
+    limit: int = 100
+    ascending: bool = True
+    cursor: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    events: list[dict[str, Any]]
+    next_cursor: int | None
+
+
+class History(Protocol):
+    """The history projection's queries."""
+
+    def catch_up(self) -> None: ...
+
+    def network_exists(self, aggregate_id: str) -> bool: ...
+
+    def network_history(self, aggregate_id: str, query: HistoryQuery) -> HistoryPage: ...
+
+    def ip_history(self, address: str, query: HistoryQuery) -> HistoryPage: ...
+
+    def prefix_history(self, cidr: str, query: HistoryQuery) -> HistoryPage: ...
+
+    def version_at(self, aggregate_id: str, moment: datetime) -> int | None: ...
+
+    def networks_at(self, moment: datetime) -> list[tuple[str, str, int]]: ...
+
+    def ip_events_until(self, address: str, moment: datetime) -> list[dict[str, Any]]: ...

@@ -1,42 +1,29 @@
 """The read-model projection: folds the event log into the network and IP tables.
 
-Events are read in notification order, folded in memory a batch at a time, and written with
-the new position in one transaction. The position moves by compare-and-swap
-(`UPDATE ... WHERE position = :old`), so when several threads or processes follow the same log
-each event is applied exactly once: a loser's transaction rolls back and it starts again from
-the winner's position. Dropping the tables and catching up from position 0 rebuilds them.
+Networks are folded with the same `PrefixPool` methods the aggregate uses, so the figures the
+read side reports are those the command side computed. See `infrastructure.following` for how
+the projection follows the log exactly once and is rebuilt.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Notification
-from sqlalchemy import delete, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, delete, select
+from sqlalchemy.orm import Session
 
-from application.service import IpamApplication
 from application.views import ATTRIBUTES, apply_ip_update, ip_document
 from domain.addressing import parse_address
 from domain.allocation import PrefixPool, carve
 from domain.network import MACHINE_TAG, Network
-from infrastructure.tables import ips, metadata, networks, positions
-
-log = logging.getLogger(__name__)
-
-PROJECTION = "read_models"
-
-
-class _PositionMoved(Exception):
-    """Another follower moved the position first."""
+from infrastructure.following import Item
+from infrastructure.tables import ReadModelTables, read_model_tables
 
 
 @dataclass
@@ -98,104 +85,41 @@ def machine_of(tags: list[str]) -> str:
 
 @dataclass
 class Batch:
-    """Rows touched by one batch of events, folded in memory before they are written."""
+    """Rows touched by one batch of events, folded in memory before they are written.
 
-    session: Any
+    With no session (an audit's in-memory fold) every row starts absent.
+    """
+
+    session: Session | None
+    tables: ReadModelTables
     networks: dict[str, NetworkState | None] = field(default_factory=dict)  # by aggregate id
     ips: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by address
 
+    def network(self, aggregate_id: UUID) -> NetworkState | None:
+        key = str(aggregate_id)
+        if key not in self.networks:
+            row = None
+            if self.session is not None:
+                t = self.tables.networks
+                row = self.session.execute(
+                    select(t.c.state).where(t.c.aggregate_id == key)
+                ).first()
+            self.networks[key] = NetworkState.from_row(key, row.state) if row else None
+        return self.networks[key]
 
-class ReadModelProjection:
-    """Follows the application's event log into the read-model tables."""
+    def ip(self, address: str) -> dict[str, Any] | None:
+        if address not in self.ips:
+            row = None
+            if self.session is not None:
+                t = self.tables.ips
+                row = self.session.execute(
+                    select(t.c.document).where(t.c.address == address)
+                ).first()
+            self.ips[address] = decode_ip(row.document) if row else None
+        return self.ips[address]
 
-    def __init__(self, app: IpamApplication, *, batch_size: int = 1000) -> None:
-        self.app = app
-        self.datastore = app.factory.datastore  # type: ignore[attr-defined]
-        self.engine: Engine = self.datastore.engine
-        self.batch_size = batch_size
-        self._lock = threading.Lock()
-        metadata.create_all(self.engine)
-        self._ensure_position_row()
-
-    # -- position ----------------------------------------------------------------------------
-
-    def _ensure_position_row(self) -> None:
-        with self.engine.begin() as conn:
-            found = conn.execute(select(positions.c.position).where(positions.c.name == PROJECTION)).first()
-            if found is None:
-                try:
-                    conn.execute(positions.insert().values(name=PROJECTION, position=0))
-                except Exception:  # another process inserted it first
-                    log.debug("position row already created concurrently")
-
-    def position(self) -> int:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                select(positions.c.position).where(positions.c.name == PROJECTION)
-            ).scalar_one()
-        return int(value)
-
-    def head(self) -> int:
-        return int(self.app.recorder.max_notification_id() or 0)
-
-    # -- following ---------------------------------------------------------------------------
-
-    def rebuild(self) -> int:
-        """Drop the read models' rows and fold the whole log again; returns events applied."""
-        with self._lock:
-            with self.datastore.transaction(commit=True) as session:
-                session.execute(delete(ips))
-                session.execute(delete(networks))
-                session.execute(
-                    update(positions).where(positions.c.name == PROJECTION).values(position=0)
-                )
-        return self.catch_up()
-
-    def catch_up(self) -> int:
-        """Apply every event recorded before this call; returns how many this call applied."""
-        target = self.head()
-        applied = 0
-        with self._lock:
-            while True:
-                position = self.position()
-                if position >= target:
-                    return applied
-                notifications = self.app.recorder.select_notifications(
-                    start=position, limit=self.batch_size, inclusive_of_start=False
-                )
-                if not notifications:
-                    return applied
-                if self._apply(position, notifications):
-                    applied += len(notifications)
-
-    def _apply(self, position: int, notifications: Sequence[Notification]) -> bool:
-        events = [self.app.mapper.to_domain_event(n) for n in notifications]
-        try:
-            with self.datastore.transaction(commit=True) as session:
-                moved = session.execute(
-                    update(positions)
-                    .where(positions.c.name == PROJECTION, positions.c.position == position)
-                    .values(position=notifications[-1].id)
-                )
-                if moved.rowcount != 1:
-                    raise _PositionMoved
-                # This transaction owns the position now (on PostgreSQL it holds the row lock
-                # until commit), so the rows it reads hold exactly the events up to `position`.
-                batch = Batch(session)
-                for event in events:
-                    handler = HANDLERS.get(type(event))
-                    if handler is not None:
-                        handler(self, batch, event)
-                self._write(session, batch)
-        except _PositionMoved:
-            return False  # another follower applied these events first; rolled back
-        return True
-
-    def _write(self, session: Any, batch: Batch) -> None:
-        gone = [aid for aid, state in batch.networks.items()]
-        if gone:
-            session.execute(delete(networks).where(networks.c.aggregate_id.in_(gone)))
-        rows = [
+    def network_rows(self) -> list[dict[str, Any]]:
+        return [
             {
                 "id": state.attrs["network_id"], "aggregate_id": aid,
                 "name": state.attrs["name"], "partition_id": state.attrs["partition_id"],
@@ -204,14 +128,11 @@ class ReadModelProjection:
                 "underlay": state.attrs["underlay"], "nat": state.attrs["nat"],
                 "vrf": state.attrs["vrf"], "state": state.to_json(),
             }
-            for aid, state in batch.networks.items() if state is not None and not state.deleted
+            for aid, state in self.networks.items() if state is not None and not state.deleted
         ]
-        if rows:
-            session.execute(networks.insert(), rows)
-        touched = list(batch.ips)
-        for start in range(0, len(touched), 500):
-            session.execute(delete(ips).where(ips.c.address.in_(touched[start:start + 500])))
-        ip_rows = [
+
+    def ip_rows(self) -> list[dict[str, Any]]:
+        return [
             {
                 "address": address, "sort_key": ip_sort_key(address),
                 "network_id": doc["network_id"], "project_id": doc["project_id"],
@@ -219,29 +140,45 @@ class ReadModelProjection:
                 "type": doc["type"], "family": doc["family"], "prefix": doc["prefix"],
                 "machine_id": machine_of(doc["tags"]), "document": encode_ip(doc),
             }
-            for address, doc in batch.ips.items() if doc is not None
+            for address, doc in self.ips.items() if doc is not None
         ]
+
+    def write(self) -> None:
+        """Replace the touched rows (deleted networks and released IPs disappear)."""
+        assert self.session is not None
+        networks, ips = self.tables.networks, self.tables.ips
+        touched = list(self.networks)
+        for start in range(0, len(touched), 500):
+            self.session.execute(
+                delete(networks).where(networks.c.aggregate_id.in_(touched[start:start + 500]))
+            )
+        rows = self.network_rows()
+        if rows:
+            self.session.execute(networks.insert(), rows)
+        addresses = list(self.ips)
+        for start in range(0, len(addresses), 500):
+            self.session.execute(delete(ips).where(ips.c.address.in_(addresses[start:start + 500])))
+        ip_rows = self.ip_rows()
         if ip_rows:
-            session.execute(ips.insert(), ip_rows)
+            self.session.execute(ips.insert(), ip_rows)
 
-    # -- loading rows into a batch -----------------------------------------------------------
 
-    def network(self, batch: Batch, aggregate_id: UUID) -> NetworkState | None:
-        key = str(aggregate_id)
-        if key not in batch.networks:
-            row = batch.session.execute(
-                select(networks.c.state).where(networks.c.aggregate_id == key)
-            ).first()
-            batch.networks[key] = NetworkState.from_row(key, row.state) if row else None
-        return batch.networks[key]
+class ReadModelProjection:
+    """Networks and IPs as the API lists and finds them."""
 
-    def ip(self, batch: Batch, address: str) -> dict[str, Any] | None:
-        if address not in batch.ips:
-            row = batch.session.execute(
-                select(ips.c.document).where(ips.c.address == address)
-            ).first()
-            batch.ips[address] = decode_ip(row.document) if row else None
-        return batch.ips[address]
+    name = "read_models"
+
+    def tables(self, slot: str) -> tuple[Table, ...]:
+        t = read_model_tables(slot)
+        return (t.networks, t.ips)
+
+    def apply(self, session: Session, slot: str, items: Sequence[Item]) -> None:
+        batch = Batch(session, read_model_tables(slot))
+        for _, event in items:
+            handler = HANDLERS.get(type(event))
+            if handler is not None:
+                handler(batch, event)
+        batch.write()
 
 
 # -- event handlers ------------------------------------------------------------------------------
@@ -253,8 +190,7 @@ def _touch(state: NetworkState, event: Any) -> None:
 
 
 def on_created(
-    p: ReadModelProjection, batch: Batch,
-    event: Network.NetworkCreated | Network.NetworkRecreated,
+    batch: Batch, event: Network.NetworkCreated | Network.NetworkRecreated,
 ) -> None:
     attrs = {name: getattr(event, name) for name in ATTRIBUTES}
     batch.networks[str(event.originator_id)] = NetworkState(
@@ -263,22 +199,22 @@ def on_created(
     )
 
 
-def on_prefix_added(p: ReadModelProjection, batch: Batch, event: Network.PrefixAdded) -> None:
-    state = p.network(batch, event.originator_id)
+def on_prefix_added(batch: Batch, event: Network.PrefixAdded) -> None:
+    state = batch.network(event.originator_id)
     if state is not None:
         state.pools[event.prefix] = PrefixPool.new(ipaddress.ip_network(event.prefix))
         _touch(state, event)
 
 
-def on_prefix_removed(p: ReadModelProjection, batch: Batch, event: Network.PrefixRemoved) -> None:
-    state = p.network(batch, event.originator_id)
+def on_prefix_removed(batch: Batch, event: Network.PrefixRemoved) -> None:
+    state = batch.network(event.originator_id)
     if state is not None:
         state.pools.pop(event.prefix, None)
         _touch(state, event)
 
 
-def on_updated(p: ReadModelProjection, batch: Batch, event: Network.NetworkUpdated) -> None:
-    state = p.network(batch, event.originator_id)
+def on_updated(batch: Batch, event: Network.NetworkUpdated) -> None:
+    state = batch.network(event.originator_id)
     if state is not None:
         for name in ATTRIBUTES:
             value = getattr(event, name, None)
@@ -287,29 +223,29 @@ def on_updated(p: ReadModelProjection, batch: Batch, event: Network.NetworkUpdat
         _touch(state, event)
 
 
-def on_child_allocated(p: ReadModelProjection, batch: Batch, event: Network.ChildNetworkAllocated) -> None:
-    state = p.network(batch, event.originator_id)
+def on_child_allocated(batch: Batch, event: Network.ChildNetworkAllocated) -> None:
+    state = batch.network(event.originator_id)
     if state is not None:
         state.pools = carve(state.pools, event.prefixes, add=True)
         _touch(state, event)
 
 
-def on_child_released(p: ReadModelProjection, batch: Batch, event: Network.ChildNetworkReleased) -> None:
-    state = p.network(batch, event.originator_id)
+def on_child_released(batch: Batch, event: Network.ChildNetworkReleased) -> None:
+    state = batch.network(event.originator_id)
     if state is not None:
         state.pools = carve(state.pools, event.prefixes, add=False)
         _touch(state, event)
 
 
-def on_deleted(p: ReadModelProjection, batch: Batch, event: Network.NetworkDeleted) -> None:
-    state = p.network(batch, event.originator_id)
+def on_deleted(batch: Batch, event: Network.NetworkDeleted) -> None:
+    state = batch.network(event.originator_id)
     if state is not None:
         state.deleted = True
         _touch(state, event)
 
 
-def on_ip_acquired(p: ReadModelProjection, batch: Batch, event: Network.IPAcquired) -> None:
-    state = p.network(batch, event.originator_id)
+def on_ip_acquired(batch: Batch, event: Network.IPAcquired) -> None:
+    state = batch.network(event.originator_id)
     if state is None:
         return
     state.pools[event.prefix] = state.pools[event.prefix].with_address(
@@ -319,8 +255,8 @@ def on_ip_acquired(p: ReadModelProjection, batch: Batch, event: Network.IPAcquir
     batch.ips[event.address] = ip_document(event, state.attrs["network_id"])
 
 
-def on_ip_released(p: ReadModelProjection, batch: Batch, event: Network.IPReleased) -> None:
-    state = p.network(batch, event.originator_id)
+def on_ip_released(batch: Batch, event: Network.IPReleased) -> None:
+    state = batch.network(event.originator_id)
     if state is None:
         return
     state.pools[event.prefix] = state.pools[event.prefix].without_address(
@@ -330,11 +266,11 @@ def on_ip_released(p: ReadModelProjection, batch: Batch, event: Network.IPReleas
     batch.ips[event.address] = None
 
 
-def on_ip_updated(p: ReadModelProjection, batch: Batch, event: Network.IPUpdated) -> None:
-    state = p.network(batch, event.originator_id)
+def on_ip_updated(batch: Batch, event: Network.IPUpdated) -> None:
+    state = batch.network(event.originator_id)
     if state is not None:
         _touch(state, event)
-    document = p.ip(batch, event.address)
+    document = batch.ip(event.address)
     if document is not None:
         batch.ips[event.address] = apply_ip_update(document, event)
 

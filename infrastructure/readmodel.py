@@ -9,8 +9,9 @@ from sqlalchemy import select
 from application.ports import IPFilter, NetworkFilter
 from application.views import network_document
 from domain.network import MACHINE_TAG
-from infrastructure.projection import NetworkState, ReadModelProjection, decode_ip
-from infrastructure.tables import ips, networks
+from infrastructure.following import Projector
+from infrastructure.projection import NetworkState, decode_ip
+from infrastructure.tables import ReadModelTables, read_model_tables
 
 
 def _document(row: Any) -> dict[str, Any]:
@@ -22,19 +23,25 @@ def _document(row: Any) -> dict[str, Any]:
 class SqlReadModel:
     """Answers queries from the projection's tables, after catching up with the log."""
 
-    def __init__(self, projection: ReadModelProjection) -> None:
-        self.projection = projection
-        self.engine = projection.engine
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+        self.engine = projector.engine
 
     def catch_up(self) -> None:
-        self.projection.catch_up()
+        self.projector.catch_up()
+
+    @property
+    def _tables(self) -> ReadModelTables:
+        return read_model_tables(self.projector.live)
 
     def get_network(self, network_id: str) -> dict[str, Any] | None:
+        networks = self._tables.networks
         with self.engine.connect() as conn:
             row = conn.execute(select(networks).where(networks.c.id == network_id)).first()
         return _document(row) if row else None
 
     def find_networks(self, flt: NetworkFilter) -> list[dict[str, Any]]:
+        networks = self._tables.networks
         query = select(networks).order_by(networks.c.id)
         columns = {
             "id": flt.id, "name": flt.name, "partition_id": flt.partition_id,
@@ -64,11 +71,13 @@ class SqlReadModel:
         return found
 
     def get_ip(self, address: str) -> dict[str, Any] | None:
+        ips = self._tables.ips
         with self.engine.connect() as conn:
             row = conn.execute(select(ips.c.document).where(ips.c.address == address)).first()
         return decode_ip(row.document) if row else None
 
     def find_ips(self, flt: IPFilter) -> list[dict[str, Any]]:
+        ips = self._tables.ips
         query = select(ips.c.document).order_by(ips.c.sort_key)
         columns = {
             "address": flt.address, "allocation_uuid": flt.allocation_uuid, "name": flt.name,

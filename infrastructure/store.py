@@ -13,8 +13,12 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 
+from application.history import Audit
 from application.service import IpamApplication
 from domain.network import Network
+from infrastructure.chain import ChainProjection
+from infrastructure.following import Projector
+from infrastructure.history import HistoryProjection, SqlHistory
 from infrastructure.projection import ReadModelProjection
 from infrastructure.readmodel import SqlReadModel
 from infrastructure.settings import Settings
@@ -123,9 +127,15 @@ class Ipam:
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
                 engine.dispose()  # connections opened while creating tables lack the pragmas
-            self.projection = ReadModelProjection(self.app)
+            self.projectors = {
+                projection.name: Projector(self.app, projection)
+                for projection in (ReadModelProjection(), HistoryProjection(), ChainProjection())
+            }
+        self.projection = self.projectors[ReadModelProjection.name]
         self.read_model = SqlReadModel(self.projection)
         self.app.read_model = self.read_model
+        self.history = SqlHistory(self.projectors[HistoryProjection.name])
+        self.audit = Audit(self.app, self.history)
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -153,7 +163,8 @@ class Ipam:
                 self._stop.wait(gather)  # let the commands of a burst join this batch
                 self._wake.clear()
                 try:
-                    self.projection.catch_up()
+                    for projector in self.projectors.values():
+                        projector.catch_up()
                 except Exception:  # keep following; the next read catches up itself
                     log.exception("projection follower failed, retrying")
                     self._stop.wait(1.0)

@@ -25,7 +25,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import text
 
 from application.context import RequestContext
 from application.service import IpamApplication
@@ -257,11 +256,7 @@ class IpamMachine(RuleBasedStateMachine):
         self.changes_at["rebuild"] = self.changes
         assert self.ipam is not None
         documents = self.read_documents()
-        with self.ipam.projection.engine.begin() as conn:
-            conn.execute(text("DELETE FROM ipam_networks"))
-            conn.execute(text("DELETE FROM ipam_ips"))
-            conn.execute(text("UPDATE ipam_projection_positions SET position = 0"))
-        self.ipam.projection.catch_up()
+        self.ipam.projection.rebuild()
         assert self.read_documents() == documents
 
     def read_documents(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:

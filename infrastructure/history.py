@@ -1,0 +1,235 @@
+"""The history projection: every network event, indexed by network, address and address range.
+
+One row per event of a `Network` aggregate, with who and why, and the event's facts as plain
+JSON; plus one scope row per prefix or address the event touched, so "what happened inside
+10.0.0.0/24" is a range query. Point-in-time questions find the version of a network at a time
+here, and the aggregate is then rebuilt from the log at that version.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, func, select, true
+from sqlalchemy.orm import Session
+
+from application.ports import HistoryPage, HistoryQuery
+from domain.network import Network
+from infrastructure.following import Item, Projector
+from infrastructure.tables import HistoryTables, history_tables
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "context"}
+LIFECYCLE = ("NetworkCreated", "NetworkRecreated", "NetworkDeleted")
+IP_EVENTS = ("IPAcquired", "IPUpdated", "IPReleased")
+
+
+def microseconds(moment: datetime) -> int:
+    """Exact microseconds since the epoch of an aware datetime."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def plain(value: Any) -> Any:
+    """JSON-friendly copy of an event fact (tuples become lists, other values strings)."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return str(value)
+
+
+def facts_of(event: Any) -> dict[str, Any]:
+    return {k: plain(v) for k, v in vars(event).items() if k not in BASE_FIELDS}
+
+
+def context_of(event: Any) -> dict[str, Any]:
+    """Who and why; events recorded before these were kept read with defaults."""
+    context = getattr(event, "context", None) or {}
+    return {
+        "actor": context.get("actor") or "anonymous",
+        "request_id": context.get("request_id") or "",
+        "reason": context.get("reason"),
+    }
+
+
+def scopes_of(event: Any) -> list[str]:
+    """The prefixes and addresses an event touched, as CIDRs."""
+    if isinstance(event, Network.PrefixAdded | Network.PrefixRemoved):
+        return [event.prefix]
+    if isinstance(event, Network.ChildNetworkAllocated | Network.ChildNetworkReleased | Network.NetworkDeleted):
+        return list(event.prefixes)
+    if isinstance(event, Network.IPAcquired | Network.IPReleased | Network.IPUpdated):
+        return [str(ipaddress.ip_network(event.address))]
+    return []
+
+
+def range_of(cidr: str) -> tuple[int, str, str]:
+    net = ipaddress.ip_network(cidr)
+    return (net.version, f"{int(net.network_address):032x}", f"{int(net.broadcast_address):032x}")
+
+
+class HistoryProjection:
+    """Network events as the history endpoints show them."""
+
+    name = "history"
+
+    def tables(self, slot: str) -> tuple[Table, ...]:
+        t = history_tables(slot)
+        return (t.events, t.scopes)
+
+    def apply(self, session: Session, slot: str, items: Sequence[Item]) -> None:
+        t = history_tables(slot)
+        names: dict[str, str] = {}
+        rows: list[dict[str, Any]] = []
+        scopes: list[dict[str, Any]] = []
+        for notification, event in items:
+            if not isinstance(event, Network.Event):
+                continue
+            aggregate_id = str(event.originator_id)
+            if isinstance(event, Network.NetworkCreated | Network.NetworkRecreated):
+                names[aggregate_id] = event.network_id
+            elif aggregate_id not in names:
+                names[aggregate_id] = session.execute(
+                    select(t.events.c.network_id).where(t.events.c.aggregate_id == aggregate_id).limit(1)
+                ).scalar_one()
+            type_name = type(event).__name__
+            record = {
+                "position": notification.id,
+                "network": names[aggregate_id],
+                "aggregate_id": aggregate_id,
+                "version": event.originator_version,
+                "time": rfc3339(event.timestamp),
+                "type": type_name,
+                **context_of(event),
+                "facts": facts_of(event),
+            }
+            rows.append({
+                "position": notification.id, "aggregate_id": aggregate_id,
+                "network_id": names[aggregate_id], "version": event.originator_version,
+                "type": type_name, "time_us": microseconds(event.timestamp),
+                "address": getattr(event, "address", None) if type_name in IP_EVENTS else None,
+                "record": json.dumps(record),
+            })
+            for cidr in scopes_of(event):
+                family, low, high = range_of(cidr)
+                scopes.append({"position": notification.id, "family": family, "low": low, "high": high})
+        if rows:
+            session.execute(t.events.insert(), rows)
+        if scopes:
+            session.execute(t.scopes.insert(), scopes)
+
+
+class SqlHistory:
+    """Queries on the history projection (the application's `History` port)."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+        self.engine = projector.engine
+
+    def catch_up(self) -> None:
+        self.projector.catch_up()
+
+    @property
+    def _tables(self) -> HistoryTables:
+        return history_tables(self.projector.live)
+
+    def _page(self, condition: Any, query: HistoryQuery, join_scopes: Any = None) -> HistoryPage:
+        events = self._tables.events
+        stmt = select(events.c.position, events.c.record)
+        if join_scopes is not None:
+            stmt = stmt.where(events.c.position.in_(join_scopes))
+        stmt = stmt.where(condition)
+        if query.since is not None:
+            stmt = stmt.where(events.c.time_us >= microseconds(query.since))
+        if query.until is not None:
+            stmt = stmt.where(events.c.time_us <= microseconds(query.until))
+        if query.types:
+            stmt = stmt.where(events.c.type.in_(query.types))
+        if query.cursor is not None:
+            stmt = stmt.where(events.c.position > query.cursor if query.ascending else events.c.position < query.cursor)
+        stmt = stmt.order_by(events.c.position if query.ascending else events.c.position.desc())
+        stmt = stmt.limit(query.limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        return HistoryPage(
+            events=[json.loads(r.record) for r in rows],
+            next_cursor=rows[-1].position if more else None,
+        )
+
+    def network_exists(self, aggregate_id: str) -> bool:
+        events = self._tables.events
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(events.c.position).where(events.c.aggregate_id == aggregate_id).limit(1)
+            ).first() is not None
+
+    def network_history(self, aggregate_id: str, query: HistoryQuery) -> HistoryPage:
+        return self._page(self._tables.events.c.aggregate_id == aggregate_id, query)
+
+    def ip_history(self, address: str, query: HistoryQuery) -> HistoryPage:
+        return self._page(self._tables.events.c.address == address, query)
+
+    def prefix_history(self, cidr: str, query: HistoryQuery) -> HistoryPage:
+        family, low, high = range_of(cidr)
+        scopes = self._tables.scopes
+        inside = select(scopes.c.position).where(
+            and_(scopes.c.family == family, scopes.c.low <= high, scopes.c.high >= low)
+        )
+        return self._page(true(), query, join_scopes=inside)
+
+    def version_at(self, aggregate_id: str, moment: datetime) -> int | None:
+        """The network's version at `moment` (its last event then), or None before it."""
+        events = self._tables.events
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.max(events.c.version)).where(
+                    events.c.aggregate_id == aggregate_id,
+                    events.c.time_us <= microseconds(moment),
+                )
+            ).scalar()
+        return None if value is None else int(value)
+
+    def networks_at(self, moment: datetime) -> list[tuple[str, str, int]]:
+        """(network id, aggregate id, version) of every network that existed at `moment`."""
+        events = self._tables.events
+        with self.engine.connect() as conn:
+            lifecycle = conn.execute(
+                select(events.c.aggregate_id, events.c.network_id, events.c.type)
+                .where(events.c.type.in_(LIFECYCLE), events.c.time_us <= microseconds(moment))
+                .order_by(events.c.position)
+            ).all()
+        alive: dict[str, str] = {}
+        for row in lifecycle:
+            if row.type == "NetworkDeleted":
+                alive.pop(row.aggregate_id, None)
+            else:
+                alive[row.aggregate_id] = row.network_id
+        result = []
+        for aggregate_id, network_id in sorted(alive.items(), key=lambda item: item[1]):
+            version = self.version_at(aggregate_id, moment)
+            assert version is not None
+            result.append((network_id, aggregate_id, version))
+        return result
+
+    def ip_events_until(self, address: str, moment: datetime) -> list[dict[str, Any]]:
+        """The address's acquisitions, updates and releases up to `moment`, oldest first."""
+        events = self._tables.events
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(events.c.record)
+                .where(events.c.address == address, events.c.time_us <= microseconds(moment))
+                .order_by(events.c.position)
+            ).all()
+        return [json.loads(r.record) for r in rows]
