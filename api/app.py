@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, ips, networks
+from api import errors, history, ips, networks
 from api.deps import request_id_from
 from api.schemas import HealthResponse, HTTPErrorResponse
 from infrastructure.store import Ipam, open_ipam
@@ -89,4 +89,5 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
 
     app.include_router(networks.router)
     app.include_router(ips.router)
+    app.include_router(history.router)
     return app

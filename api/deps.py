@@ -7,11 +7,13 @@ about a tenth of the server's time on a fast acquisition.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from uuid import uuid4
 
 from fastapi import Request
 
 from application.context import RequestContext
+from application.history import Audit
 from application.service import IpamApplication
 from domain.errors import InvalidRequestError
 
@@ -20,6 +22,17 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 def app_of(request: Request) -> IpamApplication:
     return request.app.state.ipam.app  # type: ignore[no-any-return]
+
+
+def audit_of(request: Request) -> Audit:
+    return request.app.state.ipam.audit  # type: ignore[no-any-return]
+
+
+def moment(value: datetime | None, name: str) -> datetime | None:
+    """A point in time from a query parameter: RFC 3339, with its offset."""
+    if value is not None and value.tzinfo is None:
+        raise InvalidRequestError(f"{name} must be an RFC 3339 time with an offset, e.g. 2026-03-03T12:00:00Z")
+    return value
 
 
 def context_of(request: Request) -> RequestContext:

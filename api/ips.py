@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from datetime import datetime
+from typing import Annotated
 
-from api.deps import app_of, context_of
+from fastapi import APIRouter, Query, Request, Response, status
+
+from api.deps import app_of, audit_of, context_of, moment
 from api.schemas import ERROR_RESPONSES, IPAllocate, IPFind, IPResponse, IPUpdate, reply
 from application.ports import IPFilter
 from domain.addressing import canonical_address, parse_family, parse_prefix
@@ -73,6 +76,13 @@ def free_ip(id: str, request: Request) -> Response:  # noqa: A002
 
 
 @router.get("/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="findIP")
-def get_ip(id: str, request: Request) -> Response:  # noqa: A002
-    """Get an acquired IP by its address."""
-    return reply(IPResponse.of(app_of(request).get_ip(id)))
+def get_ip(
+    id: str, request: Request,  # noqa: A002
+    at: Annotated[datetime | None, Query(description="who held the address at this RFC 3339 time")] = None,
+) -> Response:
+    """Get an acquired IP by its address (or the IP that held it at `at`)."""
+    if at is not None:
+        doc = audit_of(request).get_ip_at(id, moment(at, "at"))  # type: ignore[arg-type]
+    else:
+        doc = app_of(request).get_ip(id)
+    return reply(IPResponse.of(doc))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import app_of, context_of
+from api.deps import app_of, audit_of, context_of, moment
 from api.schemas import (
     ERROR_RESPONSES,
     NetworkAllocate,
@@ -20,10 +23,18 @@ from domain.addressing import parse_family
 router = APIRouter(prefix="/v1/network", tags=["network"])
 
 
-@router.get("", response_model=list[NetworkResponse], operation_id="listNetworks")
-def list_networks(request: Request) -> Response:
-    """Get all networks."""
-    return reply([NetworkResponse.of(d) for d in app_of(request).list_networks()])
+@router.get("", response_model=list[NetworkResponse], responses=ERROR_RESPONSES,
+            operation_id="listNetworks")
+def list_networks(
+    request: Request,
+    at: Annotated[datetime | None, Query(description="the networks that existed at this RFC 3339 time")] = None,
+) -> Response:
+    """Get all networks (as they were at `at`, when given)."""
+    if at is not None:
+        docs = audit_of(request).list_networks_at(moment(at, "at"))  # type: ignore[arg-type]
+    else:
+        docs = app_of(request).list_networks()
+    return reply([NetworkResponse.of(d) for d in docs])
 
 
 @router.put("", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
@@ -107,6 +118,14 @@ def delete_network(id: str, request: Request) -> Response:  # noqa: A002
 
 
 @router.get("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES, operation_id="findNetwork")
-def get_network(id: str, request: Request) -> Response:  # noqa: A002
-    """Get a network by id."""
-    return reply(NetworkResponse.of(app_of(request).get_network(id)))
+def get_network(
+    id: str, request: Request,  # noqa: A002
+    at: Annotated[datetime | None, Query(description="the network as it was at this RFC 3339 time")] = None,
+    version: Annotated[int | None, Query(ge=1, description="the network as it was at this version")] = None,
+) -> Response:
+    """Get a network by id (as it was at `at` or `version`, when given)."""
+    if at is not None or version is not None:
+        doc = audit_of(request).get_network_at(id, at=moment(at, "at"), version=version)
+    else:
+        doc = app_of(request).get_network(id)
+    return reply(NetworkResponse.of(doc))

@@ -274,3 +274,23 @@ def reply(body: BaseModel | list[Any], status_code: int = 200) -> Response:
 
 
 _LIST_ADAPTER: TypeAdapter[list[Any]] = TypeAdapter(list[Any])
+
+
+class HistoryEvent(BaseModel):
+    """One event as an auditor reads it."""
+
+    position: int = Field(description="position in the event log (notification id)")
+    network: str = Field(description="id of the network the event belongs to")
+    aggregate_id: str
+    version: int = Field(description="the network's version after this event")
+    time: datetime
+    type: str = Field(description="event type, e.g. IPAcquired")
+    actor: str
+    request_id: str
+    reason: str | None
+    facts: dict[str, Any] = Field(description="the event's facts as recorded")
+
+
+class HistoryResponse(BaseModel):
+    events: list[HistoryEvent]
+    next: int | None = Field(description="cursor for the next page, null on the last page")
