@@ -1,43 +1,252 @@
-"""The `ipam` command line."""
+"""The `ipam` command line: the server and the operator's and auditor's local commands.
+
+Local commands open the store named by `IPAM_DATABASE_URL` (or `--database-url`) directly; they
+need no running server.
+"""
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
 import sys
+import time
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+app = typer.Typer(
+    name="ipam", help="Event-sourced dual-stack IPAM.", no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+projections_app = typer.Typer(help="Follow, rebuild and inspect the projections.", no_args_is_help=True)
+audit_app = typer.Typer(help="Prove the log intact and the read models true to it.", no_args_is_help=True)
+events_app = typer.Typer(help="The event log.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+app.add_typer(audit_app, name="audit")
+app.add_typer(events_app, name="events")
+
+err = Console(stderr=True)
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="IPAM_DATABASE_URL",
+                 help="the store (default: SQLite file under ./data)"),
+]
 
 
-def serve(args: argparse.Namespace) -> int:
+def _open(database_url: str | None):  # type: ignore[no-untyped-def]
+    from infrastructure.store import open_ipam
+
+    return open_ipam(database_url)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="server processes (use PostgreSQL for more than one)")] = 1,
+    database_url: DatabaseUrl = None,
+    follow: Annotated[bool, typer.Option(help="follow the log into the projections in the server process")] = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the metal-api v1 network and IP API, its OpenAPI docs (/docs) and /v1/health.
+
+    Example: ipam serve --port 8080
+    """
     import uvicorn
 
-    if args.database_url:
-        os.environ["IPAM_DATABASE_URL"] = args.database_url
-    if args.workers > 1:
-        uvicorn.run("api.main:app", host=args.host, port=args.port, workers=args.workers,
-                    log_level=args.log_level)
+    if database_url:
+        os.environ["IPAM_DATABASE_URL"] = database_url
+    os.environ["IPAM_FOLLOW"] = "1" if follow else "0"
+    if workers > 1:
+        uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level=log_level)
     else:
         from api.app import create_app
 
-        uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
-    return 0
+        uvicorn.run(create_app(follow=follow), host=host, port=port, log_level=log_level)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ipam", description="Event-sourced dual-stack IPAM.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("serve", help="serve the HTTP API",
-                              description="Serve the metal-api v1 network and IP API.")
-    run.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    run.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    run.add_argument("--workers", type=int, default=1,
-                     help="server processes (use PostgreSQL for more than one)")
-    run.add_argument("--database-url", default=None,
-                     help="overrides IPAM_DATABASE_URL (default: SQLite file under ./data)")
-    run.add_argument("--log-level", default="info")
-    run.set_defaults(func=serve)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+@projections_app.command("run")
+def projections_run(
+    database_url: DatabaseUrl = None,
+    interval: Annotated[float, typer.Option(help="seconds between polls of the log")] = 0.2,
+    once: Annotated[bool, typer.Option(help="catch up once and exit")] = False,
+) -> None:
+    """Follow the event log into every projection (a separate runner process).
+
+    Example: ipam projections run --interval 0.5
+    """
+    ipam = _open(database_url)
+    try:
+        while True:
+            applied = {name: p.catch_up() for name, p in ipam.projectors.items()}
+            if once:
+                err.print("caught up: " + ", ".join(f"{k} +{v}" for k, v in applied.items()))
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ipam.close()
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: Annotated[str | None, typer.Argument(help="read_models, history or chain (default: all)")] = None,
+    database_url: DatabaseUrl = None,
+    restart: Annotated[bool, typer.Option(help="start over instead of resuming an interrupted rebuild")] = False,
+) -> None:
+    """Rebuild a projection from the log into its spare tables, then switch readers to it.
+
+    Safe while the server serves: readers keep the old tables until the new ones have caught up.
+
+    Example: ipam projections rebuild read_models
+    """
+    ipam = _open(database_url)
+    try:
+        names = [name] if name else list(ipam.projectors)
+        unknown = [n for n in names if n not in ipam.projectors]
+        if unknown:
+            err.print(f"unknown projection {unknown[0]!r}; known: {', '.join(ipam.projectors)}")
+            raise typer.Exit(2)
+        for projection in names:
+            projector = ipam.projectors[projection]
+            started = time.perf_counter()
+            with Progress(TextColumn(f"[bold]{projection}"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), console=err) as bar:
+                task = bar.add_task(projection, total=None)
+
+                def report(position: int, head: int, task: TaskID = task, bar: Progress = bar) -> None:
+                    bar.update(task, completed=position, total=max(head, 1))
+
+                applied = projector.rebuild(restart=restart, progress=report)
+            seconds = time.perf_counter() - started
+            rate = applied / seconds if seconds else 0.0
+            err.print(f"{projection}: {applied} events in {seconds:.1f}s ({rate:,.0f}/s), live slot {projector.live}")
+    finally:
+        ipam.close()
+
+
+@projections_app.command("status")
+def projections_status(database_url: DatabaseUrl = None) -> None:
+    """Show each projection's position, the log's head, the lag and any rebuild under way.
+
+    Example: ipam projections status
+    """
+    ipam = _open(database_url)
+    try:
+        table = Table("projection", "live slot", "position", "head", "lag", "rebuilding")
+        for projector in ipam.projectors.values():
+            s = projector.status()
+            rebuilding = f"slot {s.rebuilding} at {s.rebuild_position}" if s.rebuilding else "-"
+            table.add_row(s.name, s.live, str(s.position), str(s.head), str(s.lag), rebuilding)
+        Console().print(table)
+    finally:
+        ipam.close()
+
+
+@audit_app.command("verify")
+def audit_verify(
+    database_url: DatabaseUrl = None,
+    checkpoint: Annotated[str | None, typer.Option(
+        help="POSITION:HASH from `ipam audit checkpoint`: prove the log up to it unchanged")] = None,
+) -> None:
+    """Replay every aggregate, recompute every read model and compare them row by row.
+
+    Exits 0 when everything agrees, 1 with the differences when not.
+
+    Example: ipam audit verify --checkpoint 1200:9f86d081...
+    """
+    from infrastructure.audit import verify, verify_checkpoint
+
+    ipam = _open(database_url)
+    try:
+        failed = False
+        if checkpoint is not None:
+            position_text, _, expected = checkpoint.partition(":")
+            if not position_text.isdigit() or len(expected) != 64:
+                err.print("--checkpoint must be POSITION:HASH (a number and 64 hex digits)")
+                raise typer.Exit(2)
+            result = verify_checkpoint(ipam, int(position_text), expected)
+            if result.ok:
+                print(f"checkpoint {result.position}:{result.expected} holds: the log up to it is unchanged")
+            else:
+                failed = True
+                print(f"CHECKPOINT FAILED: {result.message}")
+                print(f"  expected {result.expected}\n  computed {result.actual}")
+        started = time.perf_counter()
+        report = verify(ipam)
+        seconds = time.perf_counter() - started
+        print(f"events {report.events}, aggregates {report.aggregates}, networks {report.networks}, "
+              f"ips {report.ips}, history rows {report.history_rows} "
+              f"({seconds:.1f}s, {report.events / seconds if seconds else 0:,.0f} events/s)")
+        print(f"head {report.head}:{report.head_hash}")
+        print(f"digest {report.digest}")
+        if report.ok:
+            print("read models agree with the log")
+        else:
+            failed = True
+            print(f"{len(report.differences)} difference(s):")
+            for difference in report.differences:
+                print(f"  - {difference}")
+        if failed:
+            raise typer.Exit(1)
+    finally:
+        ipam.close()
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(database_url: DatabaseUrl = None) -> None:
+    """Print POSITION:HASH of the log's head, to record somewhere else.
+
+    Example: ipam audit checkpoint >> checkpoints.txt
+    """
+    from infrastructure.audit import checkpoint
+
+    ipam = _open(database_url)
+    try:
+        position, head = checkpoint(ipam)
+        print(f"{position}:{head}")
+    finally:
+        ipam.close()
+
+
+@events_app.command("export")
+def events_export(
+    database_url: DatabaseUrl = None,
+    since: Annotated[int, typer.Option(min=0, help="only events after this position")] = 0,
+    until: Annotated[datetime | None, typer.Option(
+        help="only events at or before this RFC 3339 time", formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"])] = None,
+) -> None:
+    """Write the event log as JSON lines to standard output, with the running hash.
+
+    Example: ipam events export --since 1200 > events.jsonl
+    """
+    from infrastructure.audit import export
+
+    ipam = _open(database_url)
+    try:
+        out = sys.stdout
+        for record in export(ipam, since=since, until=until):
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        out.flush()
+    finally:
+        ipam.close()
+
+
+def main() -> None:
+    app()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
