@@ -174,7 +174,8 @@ def audit_verify(
         failed = False
         if checkpoint is not None:
             position_text, _, expected = checkpoint.partition(":")
-            if not position_text.isdigit() or len(expected) != 64:
+            if not (position_text.isascii() and position_text.isdigit()) or len(expected) != 64 \
+                    or set(expected.lower()) - set("0123456789abcdef"):
                 err.print("--checkpoint must be POSITION:HASH (a number and 64 hex digits)")
                 raise typer.Exit(2)
             result = verify_checkpoint(ipam, int(position_text), expected)

@@ -15,7 +15,7 @@ router = APIRouter(tags=["history"])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="events per page")]
 Order = Annotated[Literal["asc", "desc"], Query(description="asc: oldest first; desc: newest first")]
-Cursor = Annotated[int | None, Query(ge=0, description="the `next` of the previous page")]
+Cursor = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="the `next` of the previous page")]
 Since = Annotated[datetime | None, Query(description="only events at or after this RFC 3339 time")]
 Until = Annotated[datetime | None, Query(description="only events at or before this RFC 3339 time")]
 Types = Annotated[list[str] | None, Query(alias="type", description="only these event types")]

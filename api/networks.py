@@ -121,7 +121,7 @@ def delete_network(id: str, request: Request) -> Response:  # noqa: A002
 def get_network(
     id: str, request: Request,  # noqa: A002
     at: Annotated[datetime | None, Query(description="the network as it was at this RFC 3339 time")] = None,
-    version: Annotated[int | None, Query(ge=1, description="the network as it was at this version")] = None,
+    version: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="the network as it was at this version")] = None,
 ) -> Response:
     """Get a network by id (as it was at `at` or `version`, when given)."""
     if at is not None or version is not None:

@@ -16,7 +16,7 @@ from eventsourcing.persistence import Notification
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from infrastructure.following import Item
+from infrastructure.following import Item, insert_rows, select_notifications
 from infrastructure.tables import chain_table
 
 GENESIS = "0" * 64
@@ -37,9 +37,7 @@ def read_log(recorder: Any, *, after: int = 0, stop: int | None = None, batch: i
     """Stored events after position `after` (up to `stop`), in notification order."""
     position = after
     while True:
-        notifications = recorder.select_notifications(
-            start=position, limit=batch, stop=stop, inclusive_of_start=False
-        )
+        notifications = select_notifications(recorder, position, batch, stop)
         if not notifications:
             return
         yield from notifications
@@ -50,6 +48,7 @@ class ChainProjection:
     """The running hash at every position."""
 
     name = "chain"
+    decodes_events = False  # hashes the stored events as they are
 
     def tables(self, slot: str) -> tuple[Table, ...]:
         return (chain_table(slot),)
@@ -66,4 +65,4 @@ class ChainProjection:
         for notification, _ in items:
             previous = link(previous, notification)
             rows.append({"position": notification.id, "hash": previous})
-        session.execute(table.insert(), rows)
+        insert_rows(session, table, rows)

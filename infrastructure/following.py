@@ -18,13 +18,18 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
-from sqlalchemy import Table, delete, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Index, Table, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex, DropIndex
+from sqlalchemy.sql.dml import Insert
 
 from application.service import IpamApplication
 from infrastructure.tables import SLOTS, control, positions, slots
@@ -36,7 +41,11 @@ Progress = Callable[[int, int], None]  # (position reached, head)
 
 
 class Projection(Protocol):
-    """What a projection provides: its tables per slot and how a batch of events folds."""
+    """What a projection provides: its tables per slot and how a batch of events folds.
+
+    A projection with a class attribute `decodes_events = False` reads only the stored events:
+    its items carry None instead of the domain event, and no time is spent decoding.
+    """
 
     name: str
 
@@ -64,6 +73,82 @@ class ProjectionStatus:
         return max(self.head - self.position, 0)
 
 
+def select_notifications(
+    recorder: Any, after: int, limit: int, stop: int | None = None
+) -> list[Notification]:
+    """Up to `limit` stored events after position `after` (up to `stop`), in order.
+
+    The same rows as the recorder's `select_notifications(start=after, limit=limit, stop=stop,
+    inclusive_of_start=False)`, read with a SQLAlchemy Core statement: the library's ORM query
+    builds a mapped record per row, which cost more than decoding the event.
+    """
+    table = recorder.events_record_cls.__table__
+    stmt = select(
+        table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state
+    ).where(table.c.id > after)
+    if stop is not None:
+        stmt = stmt.where(table.c.id <= stop)
+    stmt = stmt.order_by(table.c.id).limit(limit)
+    with recorder.transaction(commit=False) as session:
+        rows = session.execute(stmt).all()
+    return [
+        Notification(
+            id=row[0], originator_id=row[1], originator_version=row[2], topic=row[3],
+            state=bytes(row[4]) if isinstance(row[4], memoryview) else row[4],
+        )
+        for row in rows
+    ]
+
+
+UPSERT_DIALECTS = ("sqlite", "postgresql")  # INSERT ... ON CONFLICT DO UPDATE
+
+
+def insert_rows(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, upsert: bool = False
+) -> None:
+    """Insert rows of text, integers and None in one go: with COPY on PostgreSQL (psycopg 3),
+    else with the driver's `executemany` of an INSERT compiled once per table (through
+    `session.execute` SQLAlchemy processes every row, which cost more than SQLite's insert).
+    With `upsert` (only on `UPSERT_DIALECTS`), a row whose primary key exists replaces it."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and not upsert:
+        driver: Any = connection.connection.dbapi_connection
+        with driver.cursor() as cursor:
+            if hasattr(cursor, "copy"):  # psycopg 3; in this transaction
+                keys = list(rows[0])
+                quote = connection.dialect.identifier_preparer
+                columns = ", ".join(quote.quote(key) for key in keys)
+                with cursor.copy(f"COPY {quote.format_table(table)} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row([row[key] for key in keys])
+                return
+    sql, positions = _insert_sql(table, connection.dialect, tuple(rows[0]), upsert)
+    if positions is None:
+        connection.exec_driver_sql(sql, list(rows))
+    else:
+        connection.exec_driver_sql(sql, [tuple(row[key] for key in positions) for row in rows])
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(
+    table: Table, dialect: Dialect, keys: tuple[str, ...], upsert: bool
+) -> tuple[str, tuple[str, ...] | None]:
+    """The INSERT (or upsert) of these columns compiled for the dialect, and the order of
+    its positional parameters (None for named ones)."""
+    statement: Insert = table.insert()
+    if upsert:
+        dialect_insert = sqlite_insert(table) if dialect.name == "sqlite" else postgresql_insert(table)
+        statement = dialect_insert.on_conflict_do_update(
+            index_elements=list(table.primary_key),
+            set_={c.name: dialect_insert.excluded[c.name] for c in table.c if not c.primary_key},
+        )
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    positions = compiled.positiontup
+    return compiled.string, None if positions is None else tuple(positions)
+
+
 def other(slot: str) -> str:
     return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]
 
@@ -71,13 +156,22 @@ def other(slot: str) -> str:
 class Projector:
     """Runs one projection against the application's event log."""
 
-    def __init__(self, app: IpamApplication, projection: Projection, *, batch_size: int = 1000) -> None:
+    def __init__(
+        self, app: IpamApplication, projection: Projection, *, batch_size: int = 1000,
+        rebuild_batch_size: int = 2000,
+    ) -> None:
         self.app = app
         self.projection = projection
         self.name = projection.name
         self.datastore = app.factory.datastore  # type: ignore[attr-defined]
         self.engine: Engine = self.datastore.engine
         self.batch_size = batch_size
+        # A rebuild folds more events per transaction: fewer commits, and rows that change
+        # several times within a batch are written once. Not more: on SQLite a batch holds the
+        # write lock while it is folded and written (about 0.1 s at 2,000 events; 5,000 were
+        # no faster).
+        self.rebuild_batch_size = rebuild_batch_size
+        self._decodes = bool(getattr(projection, "decodes_events", True))
         self._lock = threading.Lock()
         self._live = SLOTS[0]
         control.create_all(self.engine)
@@ -146,7 +240,9 @@ class Projector:
         with self._lock:
             return self._follow(self.live_slot(), target)
 
-    def _follow(self, slot: str, target: int, progress: Progress | None = None) -> int:
+    def _follow(
+        self, slot: str, target: int, progress: Progress | None = None, batch_size: int | None = None
+    ) -> int:
         applied = 0
         while True:
             position = self.position(slot)
@@ -154,8 +250,8 @@ class Projector:
                 progress(position, target)
             if position >= target:
                 return applied
-            notifications = self.app.recorder.select_notifications(
-                start=position, limit=self.batch_size, inclusive_of_start=False
+            notifications = select_notifications(
+                self.app.recorder, position, batch_size or self.batch_size
             )
             if not notifications:
                 return applied
@@ -163,7 +259,8 @@ class Projector:
                 applied += len(notifications)
 
     def _advance(self, slot: str, position: int, notifications: Sequence[Notification]) -> bool:
-        items = [(n, self.app.mapper.to_domain_event(n)) for n in notifications]
+        decode = self.app.mapper.to_domain_event
+        items = [(n, decode(n) if self._decodes else None) for n in notifications]
         try:
             with self.datastore.transaction(commit=True) as session:
                 moved = session.execute(
@@ -193,6 +290,10 @@ class Projector:
         if row.rebuilding is None or restart:
             target_slot = other(row.live)
             with self.datastore.transaction(commit=True) as session:
+                # Nobody reads the spare slot: it is filled without its secondary indexes,
+                # which are built once at the end (much cheaper than kept up row by row).
+                for index in self._indexes(target_slot):
+                    session.execute(DropIndex(index, if_exists=True))
                 for table in reversed(self.projection.tables(target_slot)):
                     session.execute(delete(table))
                 session.execute(
@@ -205,10 +306,18 @@ class Projector:
             target_slot = row.rebuilding
         applied = 0
         while True:
-            applied += self._follow(target_slot, self.head(), progress)
+            applied += self._follow(target_slot, self.head(), progress, self.rebuild_batch_size)
+            with self.datastore.transaction(commit=True) as session:
+                for index in self._indexes(target_slot):
+                    session.execute(CreateIndex(index, if_not_exists=True))
             if self._switch(target_slot):
                 self._live = target_slot
                 return applied
+
+    def _indexes(self, slot: str) -> list[Index]:
+        """The secondary indexes of the slot's tables (not primary keys or unique constraints,
+        which the projections' own lookups use)."""
+        return [index for table in self.projection.tables(slot) for index in table.indexes]
 
     def _switch(self, target_slot: str) -> bool:
         """Make `target_slot` live if it has caught up with the live slot."""

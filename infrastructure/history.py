@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from application.ports import HistoryPage, HistoryQuery
 from domain.network import Network
-from infrastructure.following import Item, Projector
+from infrastructure.following import Item, Projector, insert_rows
+from infrastructure.projection import address_number
 from infrastructure.tables import HistoryTables, history_tables
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -37,13 +38,21 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+SCALARS = (str, int, float, bool)  # tuples, not unions: `A | B` is built again on every call
+SEQUENCES = (list, tuple)
+CREATIONS = (Network.NetworkCreated, Network.NetworkRecreated)
+PREFIX_EVENTS = (Network.PrefixAdded, Network.PrefixRemoved)
+CHILD_EVENTS = (Network.ChildNetworkAllocated, Network.ChildNetworkReleased, Network.NetworkDeleted)
+ADDRESS_EVENTS = (Network.IPAcquired, Network.IPReleased, Network.IPUpdated)
+
+
 def plain(value: Any) -> Any:
     """JSON-friendly copy of an event fact (tuples become lists, other values strings)."""
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, SCALARS) or value is None:
         return value
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, SEQUENCES):
         return [plain(v) for v in value]
     return str(value)
 
@@ -64,11 +73,11 @@ def context_of(event: Any) -> dict[str, Any]:
 
 def scopes_of(event: Any) -> list[str]:
     """The prefixes and addresses an event touched, as CIDRs."""
-    if isinstance(event, Network.PrefixAdded | Network.PrefixRemoved):
+    if isinstance(event, PREFIX_EVENTS):
         return [event.prefix]
-    if isinstance(event, Network.ChildNetworkAllocated | Network.ChildNetworkReleased | Network.NetworkDeleted):
+    if isinstance(event, CHILD_EVENTS):
         return list(event.prefixes)
-    if isinstance(event, Network.IPAcquired | Network.IPReleased | Network.IPUpdated):
+    if isinstance(event, ADDRESS_EVENTS):
         return [str(ipaddress.ip_network(event.address))]
     return []
 
@@ -78,10 +87,24 @@ def range_of(cidr: str) -> tuple[int, str, str]:
     return (net.version, f"{int(net.network_address):032x}", f"{int(net.broadcast_address):032x}")
 
 
+def ranges_of(event: Any) -> list[tuple[int, str, str]]:
+    """`range_of` each of `scopes_of(event)`; an address is its own range, taken from the
+    parsed-address cache instead of being parsed twice as a one-address network."""
+    if isinstance(event, ADDRESS_EVENTS):
+        version, number = address_number(event.address)
+        return [(version, f"{number:032x}", f"{number:032x}")]
+    return [range_of(cidr) for cidr in scopes_of(event)]
+
+
 class HistoryProjection:
     """Network events as the history endpoints show them."""
 
     name = "history"
+
+    def __init__(self) -> None:
+        # network id by aggregate id, kept across batches: it never changes (the aggregate id
+        # is derived from the network id), and a rebuild fills a slot without its indexes
+        self.names: dict[str, str] = {}
 
     def tables(self, slot: str) -> tuple[Table, ...]:
         t = history_tables(slot)
@@ -89,14 +112,14 @@ class HistoryProjection:
 
     def apply(self, session: Session, slot: str, items: Sequence[Item]) -> None:
         t = history_tables(slot)
-        names: dict[str, str] = {}
+        names = self.names
         rows: list[dict[str, Any]] = []
         scopes: list[dict[str, Any]] = []
         for notification, event in items:
             if not isinstance(event, Network.Event):
                 continue
             aggregate_id = str(event.originator_id)
-            if isinstance(event, Network.NetworkCreated | Network.NetworkRecreated):
+            if isinstance(event, CREATIONS):
                 names[aggregate_id] = event.network_id
             elif aggregate_id not in names:
                 names[aggregate_id] = session.execute(
@@ -120,13 +143,10 @@ class HistoryProjection:
                 "address": getattr(event, "address", None) if type_name in IP_EVENTS else None,
                 "record": json.dumps(record),
             })
-            for cidr in scopes_of(event):
-                family, low, high = range_of(cidr)
+            for family, low, high in ranges_of(event):
                 scopes.append({"position": notification.id, "family": family, "low": low, "high": high})
-        if rows:
-            session.execute(t.events.insert(), rows)
-        if scopes:
-            session.execute(t.scopes.insert(), scopes)
+        insert_rows(session, t.events, rows)
+        insert_rows(session, t.scopes, scopes)
 
 
 class SqlHistory:

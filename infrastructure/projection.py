@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +23,7 @@ from application.views import ATTRIBUTES, apply_ip_update, ip_document
 from domain.addressing import parse_address
 from domain.allocation import PrefixPool, carve
 from domain.network import MACHINE_TAG, Network
-from infrastructure.following import Item
+from infrastructure.following import UPSERT_DIALECTS, Item, insert_rows
 from infrastructure.tables import ReadModelTables, read_model_tables
 
 
@@ -59,9 +60,17 @@ class NetworkState:
         )
 
 
-def ip_sort_key(address: str) -> str:
+@lru_cache(maxsize=1 << 14)
+def address_number(address: str) -> tuple[int, int]:
+    """(IP version, integer) of an address; cached, since a fold meets each address several
+    times (acquired, its row written, released) and parsing is most of an event's fold."""
     parsed = parse_address(address)
-    return f"{parsed.version}{int(parsed):032x}"
+    return parsed.version, int(parsed)
+
+
+def ip_sort_key(address: str) -> str:
+    version, number = address_number(address)
+    return f"{version}{number:032x}"
 
 
 def encode_ip(document: dict[str, Any]) -> str:
@@ -94,6 +103,7 @@ class Batch:
     tables: ReadModelTables
     networks: dict[str, NetworkState | None] = field(default_factory=dict)  # by aggregate id
     ips: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by address
+    absent: set[str] = field(default_factory=set)  # addresses read and found to have no row
 
     def network(self, aggregate_id: UUID) -> NetworkState | None:
         key = str(aggregate_id)
@@ -116,7 +126,57 @@ class Batch:
                     select(t.c.document).where(t.c.address == address)
                 ).first()
             self.ips[address] = decode_ip(row.document) if row else None
+            if row is None:
+                self.absent.add(address)
         return self.ips[address]
+
+    def preload(self, events: Sequence[Any]) -> None:
+        """Read the rows these events will look up in a few queries, instead of one query per
+        event: the network of each event that does not create it, and the IP of each update
+        that no earlier event of the batch touched. The values are those `network` and `ip`
+        would read, since nothing is written before `write`."""
+        if self.session is None:
+            return
+        aggregate_ids: list[str] = []
+        addresses: list[str] = []
+        seen_networks, seen_ips = set(self.networks), set(self.ips)
+        for event in events:
+            kind = type(event)
+            if kind not in HANDLERS:
+                continue
+            key = str(event.originator_id)
+            if key not in seen_networks:
+                seen_networks.add(key)
+                if kind not in CREATIONS:
+                    aggregate_ids.append(key)
+            if kind in IP_EVENTS and event.address not in seen_ips:
+                seen_ips.add(event.address)
+                if kind is Network.IPUpdated:
+                    addresses.append(event.address)
+        networks, ips = self.tables.networks, self.tables.ips
+        for start in range(0, len(aggregate_ids), 500):
+            chunk = aggregate_ids[start:start + 500]
+            states: dict[str, str] = {
+                row.aggregate_id: row.state for row in self.session.execute(
+                    select(networks.c.aggregate_id, networks.c.state)
+                    .where(networks.c.aggregate_id.in_(chunk))
+                )
+            }
+            for key in chunk:
+                self.networks[key] = NetworkState.from_row(key, states[key]) if key in states else None
+        for start in range(0, len(addresses), 500):
+            chunk = addresses[start:start + 500]
+            documents: dict[str, str] = {
+                row.address: row.document for row in self.session.execute(
+                    select(ips.c.address, ips.c.document).where(ips.c.address.in_(chunk))
+                )
+            }
+            for address in chunk:
+                if address in documents:
+                    self.ips[address] = decode_ip(documents[address])
+                else:
+                    self.ips[address] = None
+                    self.absent.add(address)
 
     def network_rows(self) -> list[dict[str, Any]]:
         return [
@@ -144,7 +204,12 @@ class Batch:
         ]
 
     def write(self) -> None:
-        """Replace the touched rows (deleted networks and released IPs disappear)."""
+        """Replace the touched rows (deleted networks and released IPs disappear).
+
+        IP rows are upserted on SQLite and PostgreSQL, so only the rows of released IPs are
+        deleted, and not those known to be absent already; elsewhere every touched IP row is
+        deleted before the present ones are inserted.
+        """
         assert self.session is not None
         networks, ips = self.tables.networks, self.tables.ips
         touched = list(self.networks)
@@ -155,12 +220,14 @@ class Batch:
         rows = self.network_rows()
         if rows:
             self.session.execute(networks.insert(), rows)
-        addresses = list(self.ips)
-        for start in range(0, len(addresses), 500):
-            self.session.execute(delete(ips).where(ips.c.address.in_(addresses[start:start + 500])))
-        ip_rows = self.ip_rows()
-        if ip_rows:
-            self.session.execute(ips.insert(), ip_rows)
+        upsert = self.session.get_bind().dialect.name in UPSERT_DIALECTS
+        gone = [
+            address for address, doc in self.ips.items()
+            if (doc is None or not upsert) and address not in self.absent
+        ]
+        for start in range(0, len(gone), 500):
+            self.session.execute(delete(ips).where(ips.c.address.in_(gone[start:start + 500])))
+        insert_rows(self.session, ips, self.ip_rows(), upsert=upsert)
 
 
 class ReadModelProjection:
@@ -174,6 +241,7 @@ class ReadModelProjection:
 
     def apply(self, session: Session, slot: str, items: Sequence[Item]) -> None:
         batch = Batch(session, read_model_tables(slot))
+        batch.preload([event for _, event in items])
         for _, event in items:
             handler = HANDLERS.get(type(event))
             if handler is not None:
@@ -249,7 +317,7 @@ def on_ip_acquired(batch: Batch, event: Network.IPAcquired) -> None:
     if state is None:
         return
     state.pools[event.prefix] = state.pools[event.prefix].with_address(
-        int(parse_address(event.address))
+        address_number(event.address)[1]
     )
     _touch(state, event)
     batch.ips[event.address] = ip_document(event, state.attrs["network_id"])
@@ -260,7 +328,7 @@ def on_ip_released(batch: Batch, event: Network.IPReleased) -> None:
     if state is None:
         return
     state.pools[event.prefix] = state.pools[event.prefix].without_address(
-        int(parse_address(event.address))
+        address_number(event.address)[1]
     )
     _touch(state, event)
     batch.ips[event.address] = None
@@ -274,6 +342,9 @@ def on_ip_updated(batch: Batch, event: Network.IPUpdated) -> None:
     if document is not None:
         batch.ips[event.address] = apply_ip_update(document, event)
 
+
+CREATIONS = (Network.NetworkCreated, Network.NetworkRecreated)
+IP_EVENTS = (Network.IPAcquired, Network.IPReleased, Network.IPUpdated)
 
 HANDLERS: dict[type, Any] = {
     Network.NetworkCreated: on_created,

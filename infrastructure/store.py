@@ -34,6 +34,7 @@ class StoredIpam(IpamApplication):
     aggregate we have just saved is that state already, so we snapshot it directly.
     """
 
+    name = "ipam"  # tables ipam_events and ipam_snapshots
     snapshot_interval = 500
     snapshot_entries_per_event = 4
 
