@@ -174,6 +174,7 @@ class Projector:
         self._decodes = bool(getattr(projection, "decodes_events", True))
         self._lock = threading.Lock()
         self._live = SLOTS[0]
+        self._seen = threading.local()  # the slot this thread last caught up
         control.create_all(self.engine)
         for slot in SLOTS:
             for table in projection.tables(slot):
@@ -209,8 +210,10 @@ class Projector:
 
     @property
     def live(self) -> str:
-        """The live slot as last seen (read-side queries use it right after `catch_up`)."""
-        return self._live
+        """The slot this thread last caught up, else the live slot as last seen. Read-side
+        queries use it right after `catch_up`: a switch by another thread in between must not
+        send them to a slot that has not been caught up for them."""
+        return getattr(self._seen, "slot", None) or self._live
 
     def position(self, slot: str | None = None) -> int:
         with self.engine.connect() as conn:
@@ -238,7 +241,10 @@ class Projector:
         this call applied."""
         target = self.head()
         with self._lock:
-            return self._follow(self.live_slot(), target)
+            slot = self.live_slot()
+            applied = self._follow(slot, target)
+        self._seen.slot = slot
+        return applied
 
     def _follow(
         self, slot: str, target: int, progress: Progress | None = None, batch_size: int | None = None
@@ -306,13 +312,22 @@ class Projector:
             target_slot = row.rebuilding
         applied = 0
         while True:
-            applied += self._follow(target_slot, self.head(), progress, self.rebuild_batch_size)
+            head = self.head()
+            round_applied = self._follow(target_slot, head, progress, self.rebuild_batch_size)
+            applied += round_applied
             with self.datastore.transaction(commit=True) as session:
                 for index in self._indexes(target_slot):
                     session.execute(CreateIndex(index, if_not_exists=True))
             if self._switch(target_slot):
                 self._live = target_slot
+                self._seen.slot = target_slot
                 return applied
+            live_position = self.position(self.live_slot())
+            if round_applied == 0 and live_position > head:
+                raise RuntimeError(
+                    f"projection {self.name}: the live slot is at position {live_position}, beyond "
+                    f"the event log's head {head}; was the log truncated?"
+                )
 
     def _indexes(self, slot: str) -> list[Index]:
         """The secondary indexes of the slot's tables (not primary keys or unique constraints,
