@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import ipaddress
 import os
-import pstats
 import shutil
 import socket
 import subprocess
@@ -31,6 +29,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import httpx
+from common import Row, load, postgres_scratch, print_table, profile_text, say
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, create_engine, event, text
 
 from application.context import RequestContext
@@ -39,7 +38,6 @@ from infrastructure.settings import sqlalchemy_url
 from infrastructure.store import Ipam, _sqlite_pragmas, open_ipam  # the app's own pragmas
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_URL = os.environ.get("IPAM_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCRATCH_DB = "ipam_bench"
 PROJECT = "bench-project"
 BIG = "bench-filled"  # filled to every level in (b), then served in (c)
@@ -58,27 +56,6 @@ class Sizes:
 
 FULL = Sizes(raw=2_000, levels=(100, 10_000, 100_000), timed=2_000, http=2_000)
 QUICK = Sizes(raw=300, levels=(100, 1_000, 5_000), timed=300, http=200)
-
-
-@dataclass
-class Row:
-    store: str
-    measure: str
-    value: float
-    unit: str = "/s"
-    target: str = ""
-    ok: bool | None = None
-    note: str = ""
-    cpu_us: float | None = None  # CPU per operation, where measured
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # -- (a) raw commits -------------------------------------------------------------------------
@@ -139,14 +116,6 @@ def fill(ipam: Ipam, ctx: RequestContext, n: int, batch: int) -> None:
                                context=ctx.as_event_field())
         app.save(network)
         n -= batch
-
-
-def profile_text(profile: cProfile.Profile, title: str) -> str:
-    buffer = io.StringIO()
-    buffer.write(f"\n== profile: {title} ==\n")
-    pstats.Stats(profile, stream=buffer).sort_stats("cumulative").print_stats(22)
-    pstats.Stats(profile, stream=buffer).sort_stats("tottime").print_stats(12)
-    return buffer.getvalue()
 
 
 def app_levels(store: str, url: str, sizes: Sizes, batch: int, profile: bool,
@@ -352,32 +321,6 @@ def run_store(store: str, url: str, raw_url: str, sizes: Sizes, batch: int, prof
     return rows
 
 
-def postgres_scratch(create: bool) -> str | None:
-    """Create (or drop) the scratch database; None when PostgreSQL does not answer."""
-    try:
-        admin = create_engine(sqlalchemy_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)'))
-            if create:
-                conn.execute(text(f'CREATE DATABASE "{SCRATCH_DB}"'))
-        admin.dispose()
-    except Exception as error:  # unreachable: the run goes on with SQLite
-        say(f"postgresql unreachable ({type(error).__name__}), skipped")
-        return None
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + SCRATCH_DB
-
-
-def print_table(rows: list[Row]) -> None:
-    print(f"\n{'store':<10} {'measure':<52} {'value':>12}  {'target':<11} {'':<5} note")
-    for row in rows:
-        if row.unit in ("/s", "ms", "s", "MiB"):
-            value = f"{row.value:,.0f}{row.unit}" if row.value >= 10 else f"{row.value:.2f}{row.unit}"
-        else:
-            value = f"{row.value:.3f}"
-        verdict = "" if row.ok is None else ("PASS" if row.ok else "MISS")
-        print(f"{row.store:<10} {row.measure:<52} {value:>12}  {row.target:<11} {verdict:<5} {row.note}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
@@ -399,13 +342,13 @@ def main(argv: list[str] | None = None) -> int:
         url = f"sqlite:///{work / 'ipam.db'}"
         rows += run_store("sqlite", url, f"sqlite:///{work / 'raw.db'}", sizes, 1, args.profile,
                           profiles, work)
-        pg = None if args.sqlite_only else postgres_scratch(create=True)
+        pg = None if args.sqlite_only else postgres_scratch(SCRATCH_DB, create=True)
         if pg is not None:
             try:
                 rows += run_store("postgresql", pg, sqlalchemy_url(pg), sizes, args.pg_fill_batch,
                                   args.profile, profiles, work)
             finally:
-                postgres_scratch(create=False)
+                postgres_scratch(SCRATCH_DB, create=False)
     finally:
         for text_ in profiles:
             print(text_)

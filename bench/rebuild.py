@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import io
 import json
 import os
-import pstats
 import random
 import shutil
 import sys
@@ -34,18 +32,17 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
 
-from sqlalchemy import create_engine, text
+from common import Row, load, postgres_scratch, print_table, profile_text, say
+from sqlalchemy import text
 
 from application.context import RequestContext
 from domain.addressing import Family
 from domain.network import Network, network_uuid
 from infrastructure.audit import checkpoint, export, verify
 from infrastructure.chain import read_log
-from infrastructure.settings import sqlalchemy_url
 from infrastructure.store import Ipam, open_ipam
 from infrastructure.tables import chain_table
 
-ADMIN_URL = os.environ.get("IPAM_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCRATCH_DB = "ipam_bench_rebuild"
 TARGET = 20_000  # events per second for a rebuild on SQLite (issue 3)
 PROJECTIONS = ("read_models", "history", "chain")
@@ -66,31 +63,11 @@ QUICK = Sizes(events=10_000, partitions=2, children=10, plain=3)
 
 
 @dataclass
-class Row:
-    store: str
-    measure: str
-    value: float
-    unit: str = "/s"
-    target: str = ""
-    ok: bool | None = None
-    note: str = ""
-
-
-@dataclass
 class Fill:
     """What the fill wrote, by event type."""
 
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def timed(job: Callable[[], T]) -> tuple[T, float, float]:
@@ -205,14 +182,6 @@ def fill(ipam: Ipam, sizes: Sizes, batch: int, rng: random.Random) -> Fill:
 
 
 # -- measuring -------------------------------------------------------------------------------
-
-
-def profile_text(profile: cProfile.Profile, title: str) -> str:
-    buffer = io.StringIO()
-    buffer.write(f"\n== profile: {title} ==\n")
-    pstats.Stats(profile, stream=buffer).sort_stats("cumulative").print_stats(25)
-    pstats.Stats(profile, stream=buffer).sort_stats("tottime").print_stats(15)
-    return buffer.getvalue()
 
 
 def read_rate(ipam: Ipam) -> tuple[float, float]:
@@ -341,29 +310,6 @@ def run_store(store: str, url: str, sizes: Sizes, batch: int, profile: bool,
     return rows
 
 
-def postgres_scratch(create: bool) -> str | None:
-    """Create (or drop) the scratch database; None when PostgreSQL does not answer."""
-    try:
-        admin = create_engine(sqlalchemy_url(ADMIN_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)'))
-            if create:
-                conn.execute(text(f'CREATE DATABASE "{SCRATCH_DB}"'))
-        admin.dispose()
-    except Exception as error:  # unreachable: the run goes on with SQLite
-        say(f"postgresql unreachable ({type(error).__name__}), skipped")
-        return None
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + SCRATCH_DB
-
-
-def print_table(rows: list[Row]) -> None:
-    print(f"\n{'store':<10} {'measure':<48} {'value':>10}  {'target':<12} {'':<5} note")
-    for row in rows:
-        value = f"{row.value:,.0f}{row.unit}" if row.value >= 10 else f"{row.value:.2f}{row.unit}"
-        verdict = "" if row.ok is None else ("PASS" if row.ok else "MISS")
-        print(f"{row.store:<10} {row.measure:<48} {value:>10}  {row.target:<12} {verdict:<5} {row.note}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="10,000 events for a smoke run")
@@ -386,12 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows += run_store("sqlite", f"sqlite:///{work / 'ipam.db'}", sizes, args.fill_batch,
                           args.profile, profiles)
-        pg = None if args.sqlite_only else postgres_scratch(create=True)
+        pg = None if args.sqlite_only else postgres_scratch(SCRATCH_DB, create=True)
         if pg is not None:
             try:
                 rows += run_store("postgresql", pg, sizes, args.fill_batch, args.profile, profiles)
             finally:
-                postgres_scratch(create=False)
+                postgres_scratch(SCRATCH_DB, create=False)
     finally:
         for text_ in profiles:
             print(text_)
