@@ -9,7 +9,7 @@ where they fail.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from application.context import RequestContext
 from application.service import IpamApplication
+from domain.errors import IpamError
 from infrastructure.store import Ipam, open_ipam
 
 ADMIN_URL = os.environ.get("IPAM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -113,3 +114,10 @@ SEED_SUPER: dict[str, Any] = {
     "privatesuper": True,
 }
 SEED_PROJECT = "4b9b17c4-2d7c-4190-ae95-dda44e430fa6"
+
+
+def refused(error: type[IpamError], call: Callable[[], object]) -> str:
+    """Run a command expected to fail with `error`; return its message."""
+    with pytest.raises(error) as caught:
+        call()
+    return caught.value.message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,20 +13,14 @@ from application.service import IpamApplication
 from domain.errors import (
     ConflictError,
     InvalidRequestError,
-    IpamError,
     NetworkNotFoundError,
     NotFoundError,
 )
+from tests.conftest import SEED_PROJECT, refused
 
 PARTITION = "mini-lab"
-PROJECT = "4b9b17c4-2d7c-4190-ae95-dda44e430fa6"
+PROJECT = SEED_PROJECT
 
-
-def refused(error: type[IpamError], call: Callable[[], object]) -> str:
-    """Run a command expected to fail with `error`; return its message."""
-    with pytest.raises(error) as caught:
-        call()
-    return caught.value.message
 
 
 def make_super(

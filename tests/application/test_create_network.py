@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -14,10 +13,10 @@ from domain.errors import (
     AlreadyExistsError,
     ConflictError,
     InvalidRequestError,
-    IpamError,
     NetworkNotFoundError,
     OverlapError,
 )
+from tests.conftest import refused
 
 SUPER: dict[str, Any] = {
     "partition_id": "mini-lab",
@@ -26,12 +25,6 @@ SUPER: dict[str, Any] = {
     "private_super": True,
 }
 
-
-def refused(error: type[IpamError], call: Callable[[], object]) -> str:
-    """Run a command expected to fail with `error`; return its message."""
-    with pytest.raises(error) as caught:
-        call()
-    return caught.value.message
 
 
 def create(app: IpamApplication, ctx: RequestContext, **request: Any) -> dict[str, Any]:
