@@ -1,7 +1,7 @@
-"""The `ipam` command line: the server and the operator's and auditor's local commands.
+"""The local commands: the server and the operator's and auditor's commands.
 
-Local commands open the store named by `IPAM_DATABASE_URL` (or `--database-url`) directly; they
-need no running server.
+They open the store named by `IPAM_DATABASE_URL` (or `--database-url`) directly and need no
+running server.
 """
 
 from __future__ import annotations
@@ -25,16 +25,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-app = typer.Typer(
-    name="ipam", help="Event-sourced dual-stack IPAM.", no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 projections_app = typer.Typer(help="Follow, rebuild and inspect the projections.", no_args_is_help=True)
 audit_app = typer.Typer(help="Prove the log intact and the read models true to it.", no_args_is_help=True)
 events_app = typer.Typer(help="The event log.", no_args_is_help=True)
-app.add_typer(projections_app, name="projections")
-app.add_typer(audit_app, name="audit")
-app.add_typer(events_app, name="events")
 
 err = Console(stderr=True)
 DatabaseUrl = Annotated[
@@ -50,7 +43,6 @@ def _open(database_url: str | None):  # type: ignore[no-untyped-def]
     return open_ipam(database_url)
 
 
-@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8080,
@@ -243,11 +235,3 @@ def events_export(
         out.flush()
     finally:
         ipam.close()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

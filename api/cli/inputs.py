@@ -1,0 +1,88 @@
+"""What the client commands read: `k=v` labels, comma-separated lists, times, network files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+
+def split(values: list[str] | None) -> list[str]:
+    """A repeatable option whose values may also be comma-separated: `--tags a,b --tags c`."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def labels(values: list[str] | None, option: str = "--labels") -> dict[str, str]:
+    """`k=v,k2=v2` (repeatable) as a mapping; a part without `=` is a usage error."""
+    result: dict[str, str] = {}
+    for part in split(values):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{part!r} is not key=value", param_hint=f"'{option}'")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def moment(value: str | None, option: str = "--at") -> str | None:
+    """An RFC 3339 time with its offset (`Z` or `+01:00`), as the server expects it."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an RFC 3339 time, e.g. 2026-03-03T12:00:00Z", param_hint=f"'{option}'",
+        ) from None
+    if parsed.tzinfo is None:
+        raise typer.BadParameter(
+            f"{value!r} has no offset; add Z for UTC or +HH:MM, e.g. {_example(parsed)}",
+            param_hint=f"'{option}'",
+        )
+    return parsed.isoformat()
+
+
+def _example(parsed: datetime) -> str:
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+
+
+def documents(path: str) -> list[dict[str, Any]]:
+    """The networks in a YAML or JSON file (`-` reads standard input): one mapping, a list of
+    them, or several YAML documents. Anything else is a usage error naming the file."""
+    hint = "'-f' / '--file'"
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise typer.BadParameter(f"cannot read {path}: {error.strerror or error}", param_hint=hint) from None
+    except UnicodeDecodeError:
+        raise typer.BadParameter(f"{path} is not UTF-8 text", param_hint=hint) from None
+    try:
+        loaded = [d for d in yaml.safe_load_all(text) if d is not None]  # JSON is YAML too
+    except yaml.YAMLError as error:
+        raise typer.BadParameter(f"{path} does not parse as YAML or JSON: {error}", param_hint=hint) from None
+    found: list[dict[str, Any]] = []
+    for doc in loaded:
+        items = doc if isinstance(doc, list) else [doc]
+        for item in items:
+            if not isinstance(item, dict):
+                raise typer.BadParameter(
+                    f"{path}: entry {len(found) + 1} is not a network (a mapping of fields), "
+                    f"but {type(item).__name__} {str(item)[:60]!r}", param_hint=hint)
+            try:
+                found.append(plain(item))
+            except (TypeError, ValueError):
+                raise typer.BadParameter(f"{path}: entry {len(found) + 1} has a key that is not "
+                                         "text", param_hint=hint) from None
+    if not found:
+        raise typer.BadParameter(f"{path} holds no network", param_hint=hint)
+    return found
+
+
+def plain(document: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe: YAML's dates and other scalars become strings, keys become strings."""
+    result: dict[str, Any] = json.loads(json.dumps(document, default=str, ensure_ascii=False))
+    return result
