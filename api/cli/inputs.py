@@ -50,9 +50,10 @@ def _example(parsed: datetime) -> str:
     return parsed.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
 
 
-def documents(path: str) -> list[dict[str, Any]]:
+def documents(path: str) -> tuple[list[dict[str, Any]], bool]:
     """The networks in a YAML or JSON file (`-` reads standard input): one mapping, a list of
-    them, or several YAML documents. Anything else is a usage error naming the file."""
+    them, or several YAML documents; and whether it was a single mapping. Anything else is a
+    usage error naming the file."""
     hint = "'-f' / '--file'"
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
@@ -79,7 +80,7 @@ def documents(path: str) -> list[dict[str, Any]]:
                                          "text", param_hint=hint) from None
     if not found:
         raise typer.BadParameter(f"{path} holds no network", param_hint=hint)
-    return found
+    return found, len(loaded) == 1 and isinstance(loaded[0], dict)
 
 
 def plain(document: dict[str, Any]) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def create(
     """Create networks from a file (as `metalctl network create -f`), or one from the flags.
 
     Networks are created in the file's order; the first refusal stops, after printing those
-    created so far.
+    created so far. A file holding one network prints one document, a list prints a list.
 
     Example: ipam network create -f tenant-super.yaml
 
@@ -83,7 +83,7 @@ def create(
     if file is None and not given:
         raise typer.BadParameter("give a file (-f FILE) or the network's flags, e.g. --prefixes",
                                  param_hint="'-f' / '--file'")
-    bodies = documents(file) if file is not None else [given]
+    bodies, single = documents(file) if file is not None else ([given], True)
     created: list[dict[str, Any]] = []
     with connect(api_url, token, reason, timeout) as api:
         try:
@@ -91,7 +91,7 @@ def create(
                 created.append(api.put("/v1/network", body))
         finally:
             if created:
-                show_networks(created if len(bodies) > 1 else created[0], output)
+                show_networks(created[0] if single else created, output)
             if 1 < len(bodies) and len(created) < len(bodies):
                 failed = bodies[len(created)]
                 err.print(f"network {len(created) + 1} of {len(bodies)} "

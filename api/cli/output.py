@@ -35,10 +35,9 @@ Output = Annotated[Format, typer.Option(
 
 # a network's keys in the order of the seed's `describe` (the rest after them, as the API sends them)
 NETWORK_KEYS = (
-    "id", "name", "description", "parentnetworkid", "partitionid", "prefixes",
-    "destinationprefixes", "additionalAnnouncableCIDRs", "projectid", "vrf", "vrfshared",
-    "consumption", "privatesuper", "underlay", "nat", "shared", "labels",
-    "defaultchildprefixlength",
+    "id", "name", "description", "parentnetworkid", "partitionid", "prefixes", "projectid", "vrf",
+    "consumption", "privatesuper", "destinationprefixes", "additionalAnnouncableCIDRs", "vrfshared",
+    "underlay", "nat", "shared", "labels", "defaultchildprefixlength",
 )
 FAMILIES = (("ipv4", "IPv4"), ("ipv6", "IPv6"))
 DOT, FULL = "●", "!"

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +28,7 @@ from domain.errors import ConflictError, ExhaustedError
 from domain.network import Network, network_uuid
 from infrastructure.store import open_ipam
 from tests.conftest import reset_postgres
+from tests.live import free_port, stop
 
 PROJECT = "project-concurrency"
 BIN = Path(sys.executable).parent  # the test run's own environment
@@ -254,30 +253,6 @@ def test_free_and_allocate_child_network_interleave_consistently_under_threads(
 
 
 # -- several server processes on one PostgreSQL database --------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and everything it forked (its own process group)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-    for _ in range(50):  # workers left behind by the supervisor
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module", params=["uvicorn x3", "ipam serve --workers 2"])

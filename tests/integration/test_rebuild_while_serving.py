@@ -21,7 +21,7 @@ import pytest
 
 from infrastructure.store import open_ipam
 from tests.conftest import reset_postgres
-from tests.integration.test_concurrency import free_port, stop
+from tests.live import free_port, stop
 
 BIN = Path(sys.executable).parent  # the test run's own environment
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,77 @@
+"""Real servers for the tests: `ipam serve` (or uvicorn) in its own process group on a free
+loopback port, waited for until /v1/health answers, stopped with everything it forked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent  # the test run's own environment
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server and everything it forked (its own process group)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+    for _ in range(50):  # workers left behind by the supervisor
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
+@contextmanager
+def ipam_serve(database_url: str, workdir: Path, args: Sequence[str] = ()) -> Iterator[str]:
+    """`ipam serve` on `database_url`; yields its base URL. Fails the test if the server logged
+    a traceback."""
+    port = free_port()
+    log = workdir / f"server-{port}.log"
+    env = {**os.environ, "IPAM_DATABASE_URL": database_url}
+    process = subprocess.Popen(
+        [str(BIN / "ipam"), "serve", "--port", str(port), "--log-level", "warning", *args],
+        cwd=workdir, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process, log)
+        yield url
+        assert "Traceback" not in log.read_text(), log.read_text()
+    finally:
+        stop(process)
