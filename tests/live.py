@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -56,9 +57,22 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, seconds:
         time.sleep(0.1)
 
 
+@dataclass(frozen=True)
+class Live:
+    """A running server: its base URL, its store and a token with the admin role."""
+
+    url: str
+    database_url: str
+    token: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
 @contextmanager
-def ipam_serve(database_url: str, workdir: Path, args: Sequence[str] = ()) -> Iterator[str]:
-    """`ipam serve` on `database_url`; yields its base URL. Fails the test if the server logged
+def ipam_serve(database_url: str, workdir: Path, args: Sequence[str] = ()) -> Iterator[Live]:
+    """`ipam serve` on `database_url`; yields it running. Fails the test if the server logged
     a traceback."""
     port = free_port()
     log = workdir / f"server-{port}.log"
@@ -71,7 +85,7 @@ def ipam_serve(database_url: str, workdir: Path, args: Sequence[str] = ()) -> It
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process, log)
-        yield url
+        yield Live(url, database_url)
         assert "Traceback" not in log.read_text(), log.read_text()
     finally:
         stop(process)

@@ -13,16 +13,16 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from api.cli import app
-from tests.live import ipam_serve
+from tests.live import Live, ipam_serve
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A server of this module's own on a SQLite file; tests keep out of each other's way by
     using names of their own (`unique`)."""
     workdir = tmp_path_factory.mktemp("server")
-    with ipam_serve(f"sqlite:///{workdir / 'ipam.db'}", workdir) as url:
-        yield url
+    with ipam_serve(f"sqlite:///{workdir / 'ipam.db'}", workdir) as live:
+        yield live
 
 
 def unique(prefix: str) -> str:
@@ -34,13 +34,14 @@ class Cli:
     """`ipam ...` against one server, as a user at a shell would run it (no terminal)."""
 
     url: str
+    token: str | None = None
 
     def __call__(self, *args: str, input: str | None = None,
                  env: Mapping[str, str | None] | None = None) -> Result:
         runner = CliRunner()
         return runner.invoke(app, list(args), input=input, catch_exceptions=False,
                              env={"IPAM_API_URL": self.url, "COLUMNS": "200", "NO_COLOR": "1",
-                                  "IPAM_OUTPUT": None, "IPAM_TOKEN": None, **(env or {})})
+                                  "IPAM_OUTPUT": None, "IPAM_TOKEN": self.token, **(env or {})})
 
     def ok(self, *args: str, input: str | None = None) -> Result:
         result = self(*args, input=input)
@@ -59,8 +60,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(server: str) -> Cli:
-    return Cli(server)
+def cli(server: Live) -> Cli:
+    return Cli(server.url, server.token)
 
 
 def table(stdout: str) -> list[list[str]]:

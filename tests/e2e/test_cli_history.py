@@ -181,7 +181,7 @@ def paged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, str]]
     directly (not through HTTP); yields a CLI on it and the network's id."""
     workdir = tmp_path_factory.mktemp("paged")
     database_url = f"sqlite:///{workdir / 'ipam.db'}"
-    with ipam_serve(database_url, workdir) as url:
+    with ipam_serve(database_url, workdir) as live:
         opened = open_ipam(database_url)
         try:
             context = RequestContext.new(actor="x")
@@ -191,7 +191,7 @@ def paged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, str]]
                 opened.app.acquire_ip(context=context, network_id="paged", project_id="p")
         finally:
             opened.close()
-        yield Cli(url), "paged"
+        yield Cli(live.url, live.token), "paged"
 
 
 def test_network_history_limit_beyond_one_page_returns_exactly_limit(

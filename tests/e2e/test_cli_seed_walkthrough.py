@@ -62,7 +62,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_seed_walkthrough_works_as_written_with_ipam(database_url: str, tmp_path: Path) -> None:
     (tmp_path / "tenant-super.yaml").write_text(TENANT_SUPER_YAML)
-    with ipam_serve(database_url, tmp_path) as url:
+    with ipam_serve(database_url, tmp_path) as live:
+        url = live.url
         created = run("ipam network create -f tenant-super.yaml", tmp_path, url)
         assert created.returncode == 0, created.stderr
         assert created.stdout.splitlines()[1].split()[:2] == ["tenant-super-network-mini-lab", "Project"]
