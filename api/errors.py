@@ -11,9 +11,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidRequestError,
     IpamError,
     NotFoundError,
+    UnauthenticatedError,
     UnprocessableError,
 )
 
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[IpamError], int], ...] = (
     (InvalidRequestError, 400),
+    (UnauthenticatedError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
     (UnprocessableError, 422),

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import audit_of, moment
+from api.deps import audit_of, moment, principal_of
 from api.schemas import ERROR_RESPONSES, HistoryResponse, reply
 from application.ports import HistoryPage, HistoryQuery
 
@@ -41,7 +41,7 @@ def network_history(
 ) -> Response:
     """The network's events, in log order: who did what, when and why."""
     query = _query(limit, order, cursor, since, until, types)
-    return _reply(audit_of(request).network_history(id, query))
+    return _reply(audit_of(request).network_history(id, query, principal_of(request)))
 
 
 @router.get("/v1/ip/{ip}/history", response_model=HistoryResponse,
@@ -52,7 +52,7 @@ def ip_history(
 ) -> Response:
     """Every acquisition, update and release of one address, across networks and time."""
     query = _query(limit, order, cursor, since, until, types)
-    return _reply(audit_of(request).ip_history(ip, query))
+    return _reply(audit_of(request).ip_history(ip, query, principal_of(request)))
 
 
 @router.get("/v1/prefix/history", response_model=HistoryResponse,
@@ -65,4 +65,4 @@ def prefix_history(
     """Everything that happened to addresses inside the CIDR: prefixes added or removed, child
     networks allocated or released, addresses acquired, updated or released."""
     query = _query(limit, order, cursor, since, until, types)
-    return _reply(audit_of(request).prefix_history(cidr, query))
+    return _reply(audit_of(request).prefix_history(cidr, query, principal_of(request)))

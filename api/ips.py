@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import app_of, audit_of, context_of, moment
+from api.deps import app_of, audit_of, context_of, moment, principal_of
 from api.schemas import ERROR_RESPONSES, IPAllocate, IPFind, IPResponse, IPUpdate, reply
 from application.ports import IPFilter
 from domain.addressing import canonical_address, parse_family, parse_prefix
@@ -18,14 +18,14 @@ router = APIRouter(prefix="/v1/ip", tags=["ip"])
 @router.get("", response_model=list[IPResponse], operation_id="listIPs")
 def list_ips(request: Request) -> Response:
     """Get all acquired IPs."""
-    return reply([IPResponse.of(d) for d in app_of(request).list_ips()])
+    return reply([IPResponse.of(d) for d in app_of(request).list_ips(principal=principal_of(request))])
 
 
 @router.post("", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="updateIP")
 def update_ip(body: IPUpdate, request: Request) -> Response:
     """Update an IP's name, description, type and tags."""
     doc = app_of(request).update_ip(
-        body.ipaddress, context=context_of(request), name=body.name, description=body.description,
+        body.ipaddress, context=context_of(request, body), name=body.name, description=body.description,
         ip_type=body.type, tags=body.tags,
     )
     return reply(IPResponse.of(doc))
@@ -33,7 +33,7 @@ def update_ip(body: IPUpdate, request: Request) -> Response:
 
 def _allocate(body: IPAllocate, request: Request, specific: str | None) -> IPResponse:
     doc = app_of(request).acquire_ip(
-        context=context_of(request), network_id=body.networkid, project_id=body.projectid,
+        context=context_of(request, body), network_id=body.networkid, project_id=body.projectid,
         specific_ip=specific, address_family=body.addressfamily, name=body.name,
         description=body.description, ip_type=body.type, tags=body.tags,
         machine_id=body.machineid,
@@ -66,7 +66,7 @@ def find_ips(body: IPFind, request: Request) -> Response:
         network_prefix=str(parse_prefix(body.networkprefix)) if body.networkprefix else None,
         address_family=parse_family(body.addressfamily).value if body.addressfamily else None,
     )
-    return reply([IPResponse.of(d) for d in app_of(request).list_ips(flt)])
+    return reply([IPResponse.of(d) for d in app_of(request).list_ips(flt, principal_of(request))])
 
 
 @router.delete("/free/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="freeIP")
@@ -82,7 +82,7 @@ def get_ip(
 ) -> Response:
     """Get an acquired IP by its address (or the IP that held it at `at`)."""
     if at is not None:
-        doc = audit_of(request).get_ip_at(id, moment(at, "at"))  # type: ignore[arg-type]
+        doc = audit_of(request).get_ip_at(id, moment(at, "at"), principal_of(request))  # type: ignore[arg-type]
     else:
-        doc = app_of(request).get_ip(id)
+        doc = app_of(request).get_ip(id, principal_of(request))
     return reply(IPResponse.of(doc))

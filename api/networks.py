@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import app_of, audit_of, context_of, moment
+from api.deps import app_of, audit_of, context_of, moment, principal_of
 from api.schemas import (
     ERROR_RESPONSES,
     NetworkAllocate,
@@ -31,9 +31,9 @@ def list_networks(
 ) -> Response:
     """Get all networks (as they were at `at`, when given)."""
     if at is not None:
-        docs = audit_of(request).list_networks_at(moment(at, "at"))  # type: ignore[arg-type]
+        docs = audit_of(request).list_networks_at(moment(at, "at"), principal_of(request))  # type: ignore[arg-type]
     else:
-        docs = app_of(request).list_networks()
+        docs = app_of(request).list_networks(principal=principal_of(request))
     return reply([NetworkResponse.of(d) for d in docs])
 
 
@@ -42,7 +42,7 @@ def list_networks(
 def create_network(body: NetworkCreate, request: Request) -> Response:
     """Create a network; a given id that exists already is a conflict."""
     doc = app_of(request).create_network(
-        context=context_of(request), network_id=body.id, prefixes=body.prefixes,
+        context=context_of(request, body), network_id=body.id, prefixes=body.prefixes,
         parent_id=body.parentnetworkid, name=body.name, description=body.description,
         partition_id=body.partitionid, project_id=body.projectid,
         destination_prefixes=body.destinationprefixes,
@@ -61,7 +61,7 @@ def update_network(
 ) -> Response:
     """Update a network."""
     doc = app_of(request).update_network(
-        body.id, context=context_of(request), force=force, name=body.name, description=body.description,
+        body.id, context=context_of(request, body), force=force, name=body.name, description=body.description,
         labels=body.labels, shared=body.shared, destination_prefixes=body.destinationprefixes,
         additional_announcable_cidrs=body.additionalAnnouncableCIDRs,
         default_child_prefix_length=body.defaultchildprefixlength, prefixes=body.prefixes,
@@ -74,7 +74,7 @@ def update_network(
 def allocate_network(body: NetworkAllocate, request: Request) -> Response:
     """Allocate a child network from the partition's private super network."""
     doc = app_of(request).allocate_child_network(
-        context=context_of(request), partition_id=body.partitionid, project_id=body.projectid,
+        context=context_of(request, body), partition_id=body.partitionid, project_id=body.projectid,
         name=body.name, description=body.description, labels=body.labels, shared=body.shared,
         nat=body.nat, destination_prefixes=body.destinationprefixes, length=body.length,
         address_family=body.addressfamily,
@@ -93,7 +93,7 @@ def find_networks(body: NetworkFind, request: Request) -> Response:
         destination_prefixes=tuple(body.destinationprefixes), labels=body.labels,
         address_family=parse_family(body.addressfamily).value if body.addressfamily else None,
     )
-    return reply([NetworkResponse.of(d) for d in app_of(request).list_networks(flt)])
+    return reply([NetworkResponse.of(d) for d in app_of(request).list_networks(flt, principal_of(request))])
 
 
 @router.delete("/free/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
@@ -125,7 +125,8 @@ def get_network(
 ) -> Response:
     """Get a network by id (as it was at `at` or `version`, when given)."""
     if at is not None or version is not None:
-        doc = audit_of(request).get_network_at(id, at=moment(at, "at"), version=version)
+        doc = audit_of(request).get_network_at(id, at=moment(at, "at"), version=version,
+                                               principal=principal_of(request))
     else:
-        doc = app_of(request).get_network(id)
+        doc = app_of(request).get_network(id, principal_of(request))
     return reply(NetworkResponse.of(doc))

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from application.access import Principal, visible_ip, visible_network
 from application.ports import History, HistoryPage, HistoryQuery
 from application.service import IpamApplication
 from application.views import network_view
@@ -32,26 +33,41 @@ class Audit:
         self.history.catch_up()
         return self.history
 
-    def network_history(self, network_id: str, query: HistoryQuery) -> HistoryPage:
-        """The network's events (all its lives); NetworkNotFoundError when it never existed."""
+    def network_history(self, network_id: str, query: HistoryQuery,
+                        principal: Principal | None = None) -> HistoryPage:
+        """The network's events (all its lives); NetworkNotFoundError when it never existed or
+        the principal may not see it."""
         history = self._history()
         aggregate_id = str(network_uuid(network_id))
         if not history.network_exists(aggregate_id):
             raise NetworkNotFoundError(f'network with id "{network_id}" not found')
-        return history.network_history(aggregate_id, query)
+        scope = Scope.of(principal, history)
+        if scope is not None and not scope.principal.sees_network(
+                scope.network_project(network_id, None)):
+            raise NetworkNotFoundError(f'network with id "{network_id}" not found')
+        return _scoped(history.network_history(aggregate_id, query), scope)
 
-    def ip_history(self, address: str, query: HistoryQuery) -> HistoryPage:
-        """Every acquisition, update and release of an address, across networks and time."""
-        return self._history().ip_history(str(parse_address(address)), query)
+    def ip_history(self, address: str, query: HistoryQuery,
+                   principal: Principal | None = None) -> HistoryPage:
+        """Every acquisition, update and release of an address, across networks and time (of
+        the principal's projects only, when it is bound to some)."""
+        history = self._history()
+        return _scoped(history.ip_history(str(parse_address(address)), query),
+                       Scope.of(principal, history))
 
-    def prefix_history(self, cidr: str, query: HistoryQuery) -> HistoryPage:
+    def prefix_history(self, cidr: str, query: HistoryQuery,
+                       principal: Principal | None = None) -> HistoryPage:
         """Everything that touched addresses inside the CIDR (a strict, canonical prefix)."""
-        return self._history().prefix_history(str(parse_prefix(cidr)), query)
+        history = self._history()
+        return _scoped(history.prefix_history(str(parse_prefix(cidr)), query),
+                       Scope.of(principal, history))
 
     def get_network_at(
-        self, network_id: str, *, at: datetime | None = None, version: int | None = None
+        self, network_id: str, *, at: datetime | None = None, version: int | None = None,
+        principal: Principal | None = None,
     ) -> dict[str, Any]:
-        """The network as it was at a time or a version, consumption included."""
+        """The network as it was at a time or a version, consumption included (not found when
+        the principal may not see it)."""
         if (at is None) == (version is None):
             raise InvalidRequestError("give exactly one of at and version")
         aggregate_id = network_uuid(network_id)
@@ -72,17 +88,20 @@ class Audit:
             )
         if network.deleted:
             raise NetworkNotFoundError(f'network with id "{network_id}" was deleted at version {version}')
-        return network_view(network)
+        view = network_view(network)
+        visible_network(principal, view, network_id)
+        return view
 
-    def list_networks_at(self, at: datetime) -> list[dict[str, Any]]:
-        """Every network that existed at `at`, as it was then."""
+    def list_networks_at(self, at: datetime, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """Every network that existed at `at` and that the principal may see, as it was then."""
         views = []
         for _, aggregate_id, version in self._history().networks_at(at):
             network: Network = self.app.repository.get(UUID(aggregate_id), version=version)
-            views.append(network_view(network))
+            if principal is None or principal.sees_network(network.project_id):
+                views.append(network_view(network))
         return views
 
-    def get_ip_at(self, address: str, at: datetime) -> dict[str, Any]:
+    def get_ip_at(self, address: str, at: datetime, principal: Principal | None = None) -> dict[str, Any]:
         """Who held the address at `at`, with the IP's details then."""
         canonical = str(parse_address(address))
         held: dict[str, Any] | None = None
@@ -107,4 +126,75 @@ class Audit:
                 held = None
         if held is None:
             raise IPNotFoundError(f'ip "{canonical}" was not held at {at.isoformat()}')
+        visible_ip(principal, held, canonical)
         return held
+
+
+CREATIONS = ("NetworkCreated", "NetworkRecreated")
+
+
+class Scope:
+    """Which history events a principal bound to projects may see: those of its projects' IPs
+    and child networks, and the events of networks it sees that are about no other project.
+    Events that do not name their project (an IP update, a child's release) are attributed by
+    the acquisition or the child they belong to."""
+
+    def __init__(self, principal: Principal, history: History) -> None:
+        self.principal = principal
+        self.history = history
+        self._creations: dict[str, list[dict[str, Any]]] = {}
+        self._allocations: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, principal: Principal | None, history: History) -> Scope | None:
+        if principal is None or principal.projects is None:
+            return None
+        return cls(principal, history)
+
+    def network_project(self, network_id: str, position: int | None) -> str:
+        """The network's project at a position of the log (its latest life when None)."""
+        if network_id not in self._creations:
+            page = self.history.network_history(
+                str(network_uuid(network_id)), HistoryQuery(limit=1000, types=CREATIONS))
+            self._creations[network_id] = page.events
+        project = ""
+        for event in self._creations[network_id]:
+            if position is None or event["position"] <= position:
+                project = event["facts"].get("project_id") or ""
+        return project
+
+    def allocation_project(self, address: str, allocation_uuid: str) -> str | None:
+        if allocation_uuid not in self._allocations:
+            page = self.history.ip_history(address, HistoryQuery(limit=1000, types=("IPAcquired",),
+                                                                 ascending=False))
+            for event in page.events:
+                self._allocations.setdefault(event["facts"]["allocation_uuid"],
+                                             event["facts"]["project_id"])
+        return self._allocations.get(allocation_uuid)
+
+    def project_of(self, event: dict[str, Any]) -> str | None:
+        """The project an event is about; "" for a network-level event of a project-less network."""
+        facts, kind = event["facts"], event["type"]
+        if kind in ("IPAcquired", "IPReleased", "ChildNetworkAllocated"):
+            return str(facts.get("project_id") or "")
+        if kind == "IPUpdated":
+            return self.allocation_project(facts["address"], facts["allocation_uuid"])
+        if kind == "ChildNetworkReleased":
+            return self.network_project(facts["child_id"], event["position"])
+        return self.network_project(event["network"], event["position"])
+
+    def sees(self, event: dict[str, Any]) -> bool:
+        project = self.project_of(event)
+        if project is None:
+            return False
+        if event["type"].startswith("IP"):
+            return self.principal.sees_ip(project)
+        return self.principal.sees_network(project)
+
+
+def _scoped(page: HistoryPage, scope: Scope | None) -> HistoryPage:
+    """The page with what the scope may not see left out; the cursor goes on from the page's end,
+    so a page may hold fewer events than asked for."""
+    if scope is None:
+        return page
+    return HistoryPage([e for e in page.events if scope.sees(e)], page.next_cursor)

@@ -12,12 +12,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, OperationalError
 
+from application.access import Principal, visible_ip, visible_network
 from application.context import RequestContext
 from application.ports import IPFilter, NetworkFilter, ReadModel
 from application.views import apply_ip_update, ip_document, network_view
@@ -25,11 +27,13 @@ from domain.addressing import Family, parse_address, parse_family, parse_family_
 from domain.errors import (
     AlreadyExistsError,
     ConcurrentUpdateError,
+    IdempotencyMismatchError,
     InvalidRequestError,
     IPNotFoundError,
     NetworkNotFoundError,
     NotFoundError,
 )
+from domain.idempotency import IdempotentRequest, request_uuid
 from domain.namespace import Namespace, VrfPool, namespace_uuid, vrf_pool_uuid
 from domain.network import Network, network_uuid
 from domain.spec import (
@@ -38,6 +42,7 @@ from domain.spec import (
     parse_prefixes,
     validate_new_network,
 )
+from domain.token import Role
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,14 +50,36 @@ R = TypeVar("R")
 MAX_ATTEMPTS = 40
 
 
+class Replayed(Exception):
+    """The request was made before with the same idempotency key: here is its first result."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("replayed")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class PendingKey:
+    """The idempotency key of the write this thread is making."""
+
+    record_id: UUID
+    key: str
+    subject: str
+    fingerprint: str
+
+
 def retrying(command: Callable[P, R]) -> Callable[P, R]:
-    """Run the command again from a fresh load when a concurrent save won the race."""
+    """Run the command again from a fresh load when a concurrent save won the race. Each attempt
+    first looks for the request's idempotency record: a duplicate that lost the race finds the
+    first result there instead of changing anything again."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         delay = 0.0005
+        app: IpamApplication = args[0]  # type: ignore[assignment]
         for _ in range(MAX_ATTEMPTS):
             try:
+                app._replay_if_recorded()
                 return command(*args, **kwargs)
             except IntegrityError:
                 # another writer saved a newer version of a touched aggregate first
@@ -71,6 +98,35 @@ def retrying(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def idempotent(command: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
+    """A write that honours the context's idempotency key: the first result is recorded with the
+    change, in its transaction; the same key again returns that result without a second change;
+    the same key for a different request is IdempotencyMismatchError (422)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        app: IpamApplication = args[0]  # type: ignore[assignment]
+        context = kwargs["context"]
+        assert isinstance(context, RequestContext)
+        if not context.idempotency_key:
+            return command(*args, **kwargs)
+        app._pending.key = PendingKey(
+            request_uuid(context.actor, context.idempotency_key), context.idempotency_key,
+            context.actor, context.fingerprint)
+        try:
+            return command(*args, **kwargs)
+        except Replayed as replay:
+            return replay.result
+        finally:
+            app._pending.key = None
+
+    return wrapper
+
+
+class _Pending(threading.local):
+    key: PendingKey | None = None
+
+
 class IpamApplication(Application[UUID]):
     """Networks, child networks and IPs, event-sourced."""
 
@@ -81,6 +137,33 @@ class IpamApplication(Application[UUID]):
         super().__init__(*args, **kwargs)
         self._network_locks: dict[str, threading.Lock] = {}
         self._network_locks_guard = threading.Lock()
+        self._pending = _Pending()
+
+    def _replay_if_recorded(self) -> None:
+        """Replayed with the first result when this thread's idempotency key was used before
+        for the same request; IdempotencyMismatchError (422) when for another one."""
+        pending = self._pending.key
+        if pending is None:
+            return
+        try:
+            record: IdempotentRequest = self.repository.get(pending.record_id)
+        except AggregateNotFoundError:
+            return
+        if record.fingerprint != pending.fingerprint:
+            raise IdempotencyMismatchError(
+                f"the Idempotency-Key {pending.key!r} was used before for a different request")
+        raise Replayed(record.result)
+
+    def _commit(self, result: dict[str, Any], *aggregates: Any) -> dict[str, Any]:
+        """Save the touched aggregates in one transaction, with the idempotency record of the
+        request when it has a key; return the result."""
+        pending = self._pending.key
+        if pending is not None:
+            aggregates = (*aggregates, IdempotentRequest.record(
+                key=pending.key, subject=pending.subject, fingerprint=pending.fingerprint,
+                result=result, context={"actor": pending.subject}))
+        self.save(*aggregates)
+        return result
 
     def _network_lock(self, network_id: str) -> threading.Lock:
         """One lock per network for this process's acquisitions: threads of one process
@@ -119,12 +202,16 @@ class IpamApplication(Application[UUID]):
 
     # -- networks ------------------------------------------------------------------------------
 
+    @idempotent
     def create_network(
         self, *, context: RequestContext, network_id: str = "", prefixes: list[str],
         parent_id: str = "", **attributes: Any,
     ) -> dict[str, Any]:
         """Create a network (SPEC 2). Raises InvalidRequestError (400), AlreadyExistsError and
-        OverlapError (409)."""
+        OverlapError (409), ForbiddenError (403) below the admin role."""
+        if context.principal is not None:
+            context.principal.require(Role.admin, "create networks")
+            context.principal.require_project(attributes.get("project_id") or "", "create networks")
         if parent_id:
             raise InvalidRequestError(
                 "parentnetworkid can not be set on create, allocate child networks with "
@@ -175,9 +262,9 @@ class IpamApplication(Application[UUID]):
             network = Network.create(
                 network_id=network_id, prefixes=list(spec.prefixes), context=ctx, **attributes
             )
-        self.save(*touched, network)
-        return network_view(network)
+        return self._commit(network_view(network), *touched, network)
 
+    @idempotent
     @retrying
     def update_network(
         self, network_id: str, *, context: RequestContext, force: bool = False,
@@ -189,9 +276,15 @@ class IpamApplication(Application[UUID]):
         prefixes: list[str] | None = None,
     ) -> dict[str, Any]:
         """Update a network (SPEC 5). Raises InvalidRequestError (400), NetworkNotFoundError
-        (404), OverlapError and InUseError (409)."""
+        (404), OverlapError and InUseError (409), ForbiddenError (403) below the admin role."""
+        principal = context.principal
+        if principal is not None:
+            principal.require(Role.admin, "update networks")
         ctx = context.as_event_field()
         network = self._network(network_id)
+        if principal is not None:
+            visible_network(principal, {"project_id": network.project_id}, network_id)
+            principal.require_project(network.project_id, "update networks")
         if shared is False and network.shared:
             raise InvalidRequestError(
                 "once a network is marked as shared it is not possible to unshare it"
@@ -254,18 +347,27 @@ class IpamApplication(Application[UUID]):
             default_child_prefix_length={f.value: n for f, n in lengths.items()}
             if lengths is not None else None,
         )
-        self.save(*touched)
-        return network_view(network)
+        return self._commit(network_view(network), *touched)
 
+    @idempotent
     @retrying
     def delete_network(
         self, network_id: str, *, context: RequestContext, only_child: bool = False
     ) -> dict[str, Any]:
         """Delete a network; a child's prefixes go back to its super and its VRF to the pool.
         Raises NetworkNotFoundError (404), InUseError (409) and, with `only_child`,
-        InvalidRequestError for a network that is not a child."""
+        InvalidRequestError for a network that is not a child. Freeing a child takes the editor
+        role and one of its projects, deleting takes the admin role (ForbiddenError, 403)."""
+        principal = context.principal
+        if principal is not None:
+            principal.require(Role.editor if only_child else Role.admin,
+                              "free child networks" if only_child else "delete networks")
         ctx = context.as_event_field()
         network = self._network(network_id)
+        if principal is not None:
+            visible_network(principal, {"project_id": network.project_id}, network_id)
+            principal.require_project(network.project_id,
+                                      "free networks" if only_child else "delete networks")
         if only_child and not network.is_child:
             raise InvalidRequestError(f"network {network_id} is not a child network")
         view = network_view(network)
@@ -286,9 +388,9 @@ class IpamApplication(Application[UUID]):
             pool = self._vrf_pool()
             pool.release(network.vrf, network_id, network.vrf_shared, ctx)
             touched.append(pool)
-        self.save(*touched)
-        return view
+        return self._commit(view, *touched)
 
+    @idempotent
     def allocate_child_network(
         self, *, context: RequestContext, partition_id: str, project_id: str, name: str = "",
         description: str = "", labels: dict[str, str] | None = None, shared: bool = False,
@@ -296,7 +398,11 @@ class IpamApplication(Application[UUID]):
         length: dict[str, int] | None = None, address_family: str | None = None,
     ) -> dict[str, Any]:
         """Carve a child network out of the partition's private super (SPEC 3), all or
-        nothing. Raises InvalidRequestError (400), NotFoundError (404), ExhaustedError (409)."""
+        nothing. Raises InvalidRequestError (400), NotFoundError (404), ExhaustedError (409),
+        ForbiddenError (403) below the editor role or for a project not the principal's."""
+        if context.principal is not None:
+            context.principal.require(Role.editor, "allocate child networks")
+            context.principal.require_project(project_id, "allocate child networks")
         if not partition_id:
             raise InvalidRequestError("partitionid should not be empty")
         if not project_id:
@@ -353,18 +459,24 @@ class IpamApplication(Application[UUID]):
             private_super=False, underlay=False, nat=nat, shared=shared, vrf=vrf,
             vrf_shared=False, labels=labels,
         )
-        self.save(parent, pool, child)
-        return network_view(child)
+        return self._commit(network_view(child), parent, pool, child)
 
     # -- IPs -----------------------------------------------------------------------------------
 
+    @idempotent
     def acquire_ip(
         self, *, context: RequestContext, network_id: str, project_id: str,
         specific_ip: str | None = None, address_family: str | None = None, name: str = "",
         description: str = "", ip_type: str = "", tags: list[str] | None = None,
         machine_id: str = "",
     ) -> dict[str, Any]:
-        """Acquire the lowest free address (or a specific one) of a network (SPEC 4)."""
+        """Acquire the lowest free address (or a specific one) of a network (SPEC 4). A principal
+        bound to projects acquires for its projects only (ForbiddenError, 403), in its own
+        networks or in shared or project-less ones (others are not found, 404)."""
+        principal = context.principal
+        if principal is not None:
+            principal.require(Role.editor, "acquire IPs")
+            principal.require_project(project_id, "acquire IPs")
         if not network_id:
             raise InvalidRequestError("networkid should not be empty")
         if not project_id:
@@ -373,56 +485,64 @@ class IpamApplication(Application[UUID]):
         family = parse_family(address_family) if address_family else None
         with self._network_lock(network_id):
             return self._acquire_ip(
-                ctx=context.as_event_field(), network_id=network_id, project_id=project_id,
+                ctx=context.as_event_field(), principal=principal, network_id=network_id,
+                project_id=project_id,
                 specific=specific, family=family, name=name, description=description,
                 ip_type=ip_type or "ephemeral", tags=list(tags or []), machine_id=machine_id,
             )
 
     @retrying
     def _acquire_ip(
-        self, *, ctx: dict[str, Any], network_id: str, project_id: str, specific: Any,
-        family: Family | None, name: str, description: str, ip_type: str, tags: list[str],
-        machine_id: str,
+        self, *, ctx: dict[str, Any], principal: Principal | None, network_id: str,
+        project_id: str, specific: Any, family: Family | None, name: str, description: str,
+        ip_type: str, tags: list[str], machine_id: str,
     ) -> dict[str, Any]:
         network = self._network(network_id)
+        if principal is not None and not (
+            principal.owns(network.project_id) or network.shared or not network.project_id
+        ):
+            raise NetworkNotFoundError(f'network with id "{network_id}" not found')
         event = network.acquire_ip(
             project_id=project_id, allocation_uuid=str(uuid4()), address_family=family,
             specific=specific, name=name, description=description, ip_type=ip_type, tags=tags,
             machine_id=machine_id, context=ctx,
         )
-        self.save(network)
-        return ip_document(event, network_id)
+        return self._commit(ip_document(event, network_id), network)
 
+    @idempotent
     @retrying
     def release_ip(self, address: str, *, context: RequestContext) -> dict[str, Any]:
         """Release an acquired address. Raises IPNotFoundError (404) and InvalidRequestError
-        (400) for an IP with machine scope."""
-        document = self._ip_document(address)
+        (400) for an IP with machine scope; ForbiddenError (403) below the editor role; an IP of
+        another project is not found."""
+        if context.principal is not None:
+            context.principal.require(Role.editor, "release IPs")
+        document = self._ip_document(address, context.principal)
         network = self._network(document["network_id"])
         network.release_ip(document["address"], context.as_event_field())
-        self.save(network)
-        return document
+        return self._commit(document, network)
 
+    @idempotent
     @retrying
     def update_ip(
         self, address: str, *, context: RequestContext, name: str | None = None,
         description: str | None = None, ip_type: str | None = None,
         tags: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Update an IP's name, description, type and tags (SPEC 4)."""
-        document = self._ip_document(address)
+        """Update an IP's name, description, type and tags (SPEC 4); the editor role and one
+        of the IP's projects, as for releasing."""
+        if context.principal is not None:
+            context.principal.require(Role.editor, "update IPs")
+        document = self._ip_document(address, context.principal)
         network = self._network(document["network_id"])
         event = network.update_ip(
             document["address"], name=name, description=description,
             ip_type=ip_type or document["type"], tags=tags, context=context.as_event_field(),
         )
-        self.save(network)
-        return apply_ip_update(document, event)
+        return self._commit(apply_ip_update(document, event), network)
 
-    def _ip_document(self, address: str) -> dict[str, Any]:
-        canonical = str(parse_address(address))
-        document = self.get_ip(canonical)
-        return document
+    def _ip_document(self, address: str, principal: Principal | None) -> dict[str, Any]:
+        return self.get_ip(str(parse_address(address)), principal)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -431,23 +551,37 @@ class IpamApplication(Application[UUID]):
         self.read_model.catch_up()
         return self.read_model
 
-    def get_network(self, network_id: str) -> dict[str, Any]:
-        """The network with this id; NetworkNotFoundError (404) when there is none."""
+    def get_network(self, network_id: str, principal: Principal | None = None) -> dict[str, Any]:
+        """The network with this id; NetworkNotFoundError (404) when there is none or the
+        principal may not see it."""
         document = self._read().get_network(network_id)
         if document is None:
             raise NetworkNotFoundError(f'network with id "{network_id}" not found')
+        visible_network(principal, document, network_id)
         return document
 
-    def list_networks(self, flt: NetworkFilter | None = None) -> list[dict[str, Any]]:
-        return self._read().find_networks(flt or NetworkFilter())
+    def list_networks(self, flt: NetworkFilter | None = None,
+                      principal: Principal | None = None) -> list[dict[str, Any]]:
+        """The networks matching the filter that the principal may see."""
+        found = self._read().find_networks(flt or NetworkFilter())
+        if principal is None or principal.projects is None:
+            return found
+        return [d for d in found if principal.sees_network(d["project_id"])]
 
-    def get_ip(self, address: str) -> dict[str, Any]:
-        """The acquired IP with this address; IPNotFoundError (404) when there is none."""
+    def get_ip(self, address: str, principal: Principal | None = None) -> dict[str, Any]:
+        """The acquired IP with this address; IPNotFoundError (404) when there is none or the
+        principal may not see it."""
         canonical = str(parse_address(address))
         document = self._read().get_ip(canonical)
         if document is None:
             raise IPNotFoundError(f'ip with address "{canonical}" not found')
+        visible_ip(principal, document, canonical)
         return document
 
-    def list_ips(self, flt: IPFilter | None = None) -> list[dict[str, Any]]:
-        return self._read().find_ips(flt or IPFilter())
+    def list_ips(self, flt: IPFilter | None = None,
+                 principal: Principal | None = None) -> list[dict[str, Any]]:
+        """The IPs matching the filter that the principal may see."""
+        found = self._read().find_ips(flt or IPFilter())
+        if principal is None or principal.projects is None:
+            return found
+        return [d for d in found if principal.sees_ip(d["project_id"])]

@@ -53,3 +53,15 @@ class ConcurrentUpdateError(ConflictError):
 
 class UnprocessableError(IpamError):
     """The request is well-formed but cannot be processed as asked (422)."""
+
+
+class UnauthenticatedError(IpamError):
+    """No token, or a token that is unknown, revoked or expired (401)."""
+
+
+class ForbiddenError(IpamError):
+    """The token's role or projects do not allow this (403)."""
+
+
+class IdempotencyMismatchError(UnprocessableError):
+    """An idempotency key was used before with a different request (422)."""

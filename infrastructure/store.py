@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from application.history import Audit
 from application.service import IpamApplication
+from application.tokens import Tokens
 from domain.network import Network
 from infrastructure.chain import ChainProjection
 from infrastructure.following import Projector
@@ -137,6 +138,7 @@ class Ipam:
         self.app.read_model = self.read_model
         self.history = SqlHistory(self.projectors[HistoryProjection.name])
         self.audit = Audit(self.app, self.history)
+        self.tokens = Tokens(self.app)
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()

@@ -99,7 +99,10 @@ def client(ipam: Ipam) -> Iterator[Any]:
 
     from api.app import create_app
 
-    with TestClient(create_app(ipam, follow=False)) as test_client:
+    _, secret = ipam.tokens.issue(context=RequestContext.new(actor="tests"), subject="test-admin",
+                                  role="admin")
+    with TestClient(create_app(ipam, follow=False),
+                    headers={"Authorization": f"Bearer {secret}"}) as test_client:
         yield test_client
 
 

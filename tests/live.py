@@ -70,10 +70,29 @@ class Live:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
+def admin_token(database_url: str) -> str:
+    """Issue an admin token into the store (so a server started on it does not bootstrap one)."""
+    from application.context import RequestContext
+    from infrastructure.store import open_ipam
+
+    opened = open_ipam(database_url)
+    try:
+        _, secret = opened.tokens.issue(context=RequestContext.new(actor="tests"),
+                                        subject="test-admin", role="admin")
+        return secret
+    finally:
+        opened.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @contextmanager
 def ipam_serve(database_url: str, workdir: Path, args: Sequence[str] = ()) -> Iterator[Live]:
-    """`ipam serve` on `database_url`; yields it running. Fails the test if the server logged
-    a traceback."""
+    """`ipam serve` on `database_url`, with an admin token issued first; yields it running.
+    Fails the test if the server logged a traceback."""
+    token = admin_token(database_url)
     port = free_port()
     log = workdir / f"server-{port}.log"
     env = {**os.environ, "IPAM_DATABASE_URL": database_url}
@@ -85,7 +104,7 @@ def ipam_serve(database_url: str, workdir: Path, args: Sequence[str] = ()) -> It
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, process, log)
-        yield Live(url, database_url)
+        yield Live(url, database_url, token)
         assert "Traceback" not in log.read_text(), log.read_text()
     finally:
         stop(process)

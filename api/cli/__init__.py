@@ -3,14 +3,14 @@
 - client commands that talk to a running server over HTTP (`network ...`, `network ip ...`,
   `history ...`), with metalctl's commands, flags and output formats;
 - local commands that open the store directly (`serve`, `projections ...`, `audit ...`,
-  `events export`).
+  `events export`, `token ...`).
 """
 
 from __future__ import annotations
 
 import typer
 
-from api.cli import admin, history, ips, networks
+from api.cli import admin, history, ips, networks, tokens
 
 app = typer.Typer(
     name="ipam", no_args_is_help=True, rich_markup_mode="rich",
@@ -18,7 +18,7 @@ app = typer.Typer(
     help="Event-sourced dual-stack IPAM, speaking metal-api v1.\n\n"
          "Client commands (network, history) talk to a server: --api-url / IPAM_API_URL "
          "(default http://127.0.0.1:8080), --token / IPAM_TOKEN. Local commands (serve, "
-         "projections, audit, events) open the store: --database-url / IPAM_DATABASE_URL.",
+         "projections, audit, events, token) open the store: --database-url / IPAM_DATABASE_URL.",
 )
 networks.app.add_typer(ips.app, name="ip")
 app.add_typer(networks.app, name="network", rich_help_panel="Client (HTTP API)")
@@ -27,6 +27,7 @@ app.command(rich_help_panel="Local (the store)")(admin.serve)
 app.add_typer(admin.projections_app, name="projections", rich_help_panel="Local (the store)")
 app.add_typer(admin.audit_app, name="audit", rich_help_panel="Local (the store)")
 app.add_typer(admin.events_app, name="events", rich_help_panel="Local (the store)")
+app.add_typer(tokens.app, name="token", rich_help_panel="Local (the store)")
 
 
 def main() -> None:

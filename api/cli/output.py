@@ -82,7 +82,7 @@ def ordered_network(network: dict[str, Any]) -> dict[str, Any]:
     return ordered
 
 
-def _table(headers: Sequence[str]) -> Table:
+def new_table(headers: Sequence[str]) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False,
                   padding=(0, 2, 0, 0))
     for header in headers:
@@ -168,10 +168,10 @@ def network_tree(networks: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str
 
 def network_table(networks: Iterable[dict[str, Any]], wide: bool) -> Table:
     if wide:
-        table = _table(["ID", "Description", "Name", "Project", "Partition", "Nat", "Shared",
+        table = new_table(["ID", "Description", "Name", "Project", "Partition", "Nat", "Shared",
                         "Prefixes", "Usage", "PrivateSuper", "Annotations"])
     else:
-        table = _table(["ID", "Name", "Project", "Partition", "Nat", "Shared", "Prefixes", "",
+        table = new_table(["ID", "Name", "Project", "Partition", "Nat", "Shared", "Prefixes", "",
                         "IPs"])
     for glyph, n, continuation in network_tree(networks):
         prefixes = n.get("prefixes") or []
@@ -218,10 +218,10 @@ def _address_key(ip: dict[str, Any]) -> tuple[int, int, str]:
 
 def ip_table(ips: Iterable[dict[str, Any]], wide: bool) -> Table:
     if wide:
-        table = _table(["IP", "Allocation UUID", "Description", "Name", "Network", "Project",
+        table = new_table(["IP", "Allocation UUID", "Description", "Name", "Network", "Project",
                         "Type", "Tags"])
     else:
-        table = _table(["IP", "Description", "Name", "Network", "Project", "Type", "Tags"])
+        table = new_table(["IP", "Description", "Name", "Network", "Project", "Type", "Tags"])
     for ip in sorted(ips, key=_address_key):
         tags = "\n".join(ip.get("tags") or [])
         if wide:
@@ -288,7 +288,7 @@ def history_table(events: Iterable[dict[str, Any]], wide: bool, network_column: 
     if wide:
         headers = ["Position", "Time", "Network", "Version", "Type", "Actor", "Request ID",
                    "Reason", "Facts"]
-    table = _table(headers)
+    table = new_table(headers)
     for event in events:
         time = str(event.get("time", "")).replace("T", " ")
         if wide:

@@ -152,9 +152,10 @@ def test_root_help_shows_client_and_local_commands(cli: Cli) -> None:
     assert "--install-completion" in out
 
 
-def _complete(words: str, url: str) -> subprocess.CompletedProcess[str]:
+def _complete(words: str, url: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "_IPAM_COMPLETE": "complete_bash", "COMP_WORDS": words,
-           "COMP_CWORD": str(len(words.split(" ")) - 1), "IPAM_API_URL": url}
+           "COMP_CWORD": str(len(words.split(" ")) - 1), "IPAM_API_URL": url,
+           "IPAM_TOKEN": token or ""}
     return subprocess.run([str(BIN / "ipam")], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
 
@@ -164,11 +165,12 @@ def test_shell_completion_offers_commands_and_the_servers_network_ids(cli: Cli) 
     cli.ok("network", "create", "--id", network_id, "--prefixes", "10.230.0.0/24")
     assert _complete("ipam netw", cli.url).stdout.split() == ["network"]
     assert _complete("ipam network al", cli.url).stdout.split() == ["allocate"]
-    offered = _complete(f"ipam network describe {network_id[:12]}", cli.url)
+    offered = _complete(f"ipam network describe {network_id[:12]}", cli.url, cli.token)
     assert offered.returncode == 0 and offered.stdout.split() == [network_id]
+    assert _complete(f"ipam network describe {network_id[:12]}", cli.url).stdout.split() == []  # 401
     ip = json.loads(cli.ok("network", "ip", "create", "--network", network_id, "--project", "p",
                            "-o", "json").stdout)["ipaddress"]
-    assert _complete("ipam network ip delete 10.230.0.", cli.url).stdout.split() == [ip]
+    assert _complete("ipam network ip delete 10.230.0.", cli.url, cli.token).stdout.split() == [ip]
 
 
 def test_shell_completion_without_a_server_offers_nothing_quietly() -> None:

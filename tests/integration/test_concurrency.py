@@ -28,7 +28,7 @@ from domain.errors import ConflictError, ExhaustedError
 from domain.network import Network, network_uuid
 from infrastructure.store import open_ipam
 from tests.conftest import reset_postgres
-from tests.live import free_port, stop
+from tests.live import admin_token, bearer, free_port, stop
 
 PROJECT = "project-concurrency"
 BIN = Path(sys.executable).parent  # the test run's own environment
@@ -268,6 +268,8 @@ def servers(request: pytest.FixtureRequest, postgres_url: str,
         commands = [[str(BIN / "ipam"), "serve", "--workers", "2", "--port", str(ports[0]),
                      "--database-url", postgres_url]]
     logs = tmp_path_factory.mktemp("servers")
+    AUTH.clear()
+    AUTH.update(bearer(admin_token(postgres_url)))
     env = {k: v for k, v in os.environ.items() if k != "IPAM_DATABASE_URL"}
     if request.param == "uvicorn x3":
         env["IPAM_DATABASE_URL"] = postgres_url  # `ipam serve` gets it from --database-url
@@ -297,9 +299,12 @@ def servers(request: pytest.FixtureRequest, postgres_url: str,
             stop(process)
 
 
+AUTH: dict[str, str] = {}  # the `servers` fixture's admin token, for every request
+
+
 def spread(urls: list[str], requests: list[tuple[str, str, dict[str, Any]]]) -> list[httpx.Response]:
     """Send the requests from 12 threads, round-robin over the servers."""
-    clients = [httpx.Client(base_url=url, timeout=60) for url in urls]
+    clients = [httpx.Client(base_url=url, timeout=60, headers=AUTH) for url in urls]
     try:
         def send(item: tuple[int, tuple[str, str, dict[str, Any]]]) -> httpx.Response:
             index, (method, path, body) = item
@@ -327,7 +332,7 @@ def test_acquire_ip_hands_out_each_address_once_across_processes(
 ) -> None:
     network = {"id": "shared-net", "prefixes": ["10.3.0.0/22", "2001:db8:3::/64"],
                "projectid": PROJECT}
-    assert httpx.put(f"{servers[0]}/v1/network", json=network).status_code == 201
+    assert httpx.put(f"{servers[0]}/v1/network", json=network, headers=AUTH).status_code == 201
     body = {"networkid": "shared-net", "projectid": PROJECT}
     requests = [("POST", "/v1/ip/allocate", {**body, "addressfamily": "IPv4"})] * 120
     requests += [("POST", "/v1/ip/allocate", {**body, "addressfamily": "IPv6"})] * 100
@@ -348,7 +353,7 @@ def test_acquire_ip_hands_out_each_address_once_across_processes(
     events = stored(postgres_url, Network.IPAcquired, "shared-net")
     assert {e.address: e.allocation_uuid for e in events} == created and len(events) == 240
     for url in (servers * 6)[:6]:  # read-your-writes whichever process answers
-        listed = httpx.post(f"{url}/v1/ip/find", json={"networkid": "shared-net"}).json()
+        listed = httpx.post(f"{url}/v1/ip/find", json={"networkid": "shared-net"}, headers=AUTH).json()
         assert sorted(ip["ipaddress"] for ip in listed) == sorted(created)
 
 
@@ -360,7 +365,7 @@ def test_allocate_child_network_fills_super_exactly_once_across_processes(
     super_network = {"id": "race-super", "prefixes": ["10.6.0.0/22", "2001:db8:6::/64"],
                      "partitionid": "race", "privatesuper": True,
                      "defaultchildprefixlength": {"IPv4": 26, "IPv6": 96}}
-    assert httpx.put(f"{servers[-1]}/v1/network", json=super_network).status_code == 201
+    assert httpx.put(f"{servers[-1]}/v1/network", json=super_network, headers=AUTH).status_code == 201
     allocate = {"partitionid": "race", "projectid": PROJECT}
 
     responses = spread(servers, [("POST", "/v1/network/allocate", allocate)] * 48)
@@ -376,5 +381,5 @@ def test_allocate_child_network_fills_super_exactly_once_across_processes(
     events = stored(postgres_url, Network.ChildNetworkAllocated, "race-super")
     assert sorted(e.child_id for e in events) == sorted(c["id"] for c in children)
     for url in (servers * 6)[:6]:
-        found = httpx.post(f"{url}/v1/network/find", json={"parentnetworkid": "race-super"}).json()
+        found = httpx.post(f"{url}/v1/network/find", json={"parentnetworkid": "race-super"}, headers=AUTH).json()
         assert sorted(n["id"] for n in found) == sorted(c["id"] for c in children)

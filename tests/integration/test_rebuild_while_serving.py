@@ -21,7 +21,7 @@ import pytest
 
 from infrastructure.store import open_ipam
 from tests.conftest import reset_postgres
-from tests.live import free_port, stop
+from tests.live import admin_token, bearer, free_port, stop
 
 BIN = Path(sys.executable).parent  # the test run's own environment
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,7 @@ class Server:
     url: str
     database_url: str
     env: dict[str, str]
+    headers: dict[str, str]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -46,6 +47,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         database_url = request.getfixturevalue("postgres_url")
         reset_postgres(database_url)
     env = {**os.environ, "IPAM_DATABASE_URL": database_url}
+    headers = bearer(admin_token(database_url))
     port = free_port()
     log = tmp_path / "server.log"
     process = subprocess.Popen(
@@ -64,7 +66,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
                 pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
-        yield Server(url, database_url, env)
+        yield Server(url, database_url, env, headers)
         assert "Traceback" not in log.read_text(), log.read_text()
     finally:
         stop(process)
@@ -75,6 +77,7 @@ class Clients:
     """Acquiring and reading clients; what they saw, checked as they go."""
 
     url: str
+    headers: dict[str, str]
     known: set[str] = field(default_factory=set)  # addresses whose 201 has been received
     lock: threading.Lock = field(default_factory=threading.Lock)
     done: threading.Event = field(default_factory=threading.Event)
@@ -100,13 +103,13 @@ class Clients:
             self.failures.append(repr(error))
 
     def write(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=60) as client:
+        with httpx.Client(base_url=self.url, timeout=60, headers=self.headers) as client:
             while not self.done.is_set():
                 self.acquire(client)
 
     def read(self, path: str) -> None:
         seen = 0
-        with httpx.Client(base_url=self.url, timeout=60) as client:
+        with httpx.Client(base_url=self.url, timeout=60, headers=self.headers) as client:
             while not self.done.is_set():
                 during = self.rebuilding.is_set()
                 with self.lock:
@@ -147,7 +150,7 @@ def rebuild_while_serving(server: Server, clients: Clients, times: int) -> list[
             for _ in range(times)
         ]
         clients.rebuilding.clear()
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as client:
             for _ in range(20):  # and serving goes on after the switch
                 clients.acquire(client)
     finally:
@@ -158,9 +161,9 @@ def rebuild_while_serving(server: Server, clients: Clients, times: int) -> list[
 
 
 def test_reads_stay_complete_while_read_models_are_rebuilt_by_another_process(server: Server) -> None:
-    assert httpx.put(f"{server.url}/v1/network", json=NETWORK).status_code == 201
-    clients = Clients(server.url)
-    with httpx.Client(base_url=server.url, timeout=60) as client, ThreadPoolExecutor(8) as pool:
+    assert httpx.put(f"{server.url}/v1/network", json=NETWORK, headers=server.headers).status_code == 201
+    clients = Clients(server.url, server.headers)
+    with httpx.Client(base_url=server.url, timeout=60, headers=server.headers) as client, ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: clients.acquire(client), range(400)))
     assert len(clients.known) == 400 and not clients.failures
     before = open_ipam(server.database_url)
@@ -177,7 +180,7 @@ def test_reads_stay_complete_while_read_models_are_rebuilt_by_another_process(se
         assert f"live slot {slot}" in rebuilt.stderr, rebuilt.stderr
     assert set(clients.statuses) <= {200, 201}
     assert set(clients.reads_during_rebuild) == {"/v1/ip", "/v1/network/serving"}
-    listed = httpx.get(f"{server.url}/v1/ip").json()
+    listed = httpx.get(f"{server.url}/v1/ip", headers=server.headers).json()
     assert sorted(ip["ipaddress"] for ip in listed) == sorted(clients.known)
     after = open_ipam(server.database_url)
     try:

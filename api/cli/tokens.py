@@ -1,0 +1,143 @@
+"""`ipam token ...`: issue, list and revoke API tokens (local: they open the store directly).
+
+Issuing and revoking are recorded as events, with the operating-system user as the actor.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from api.cli.admin import DatabaseUrl, _open, err
+from api.cli.output import new_table, print_table
+from application.context import RequestContext
+from application.tokens import TokenInfo
+from domain.errors import IpamError
+
+app = typer.Typer(help="Issue, list and revoke API tokens (local: opens the store).",
+                  no_args_is_help=True)
+
+UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
+         "m": timedelta(minutes=1), "s": timedelta(seconds=1)}
+DURATION = re.compile(r"(\d+)([wdhms])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90d`, `12h`, `1w2d`, `30m`: a positive duration."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = DURATION.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise typer.BadParameter(f"{text!r} is not a duration like 90d, 12h, 1w2d or 30m",
+                                 param_hint="'--expires'")
+    total = sum((int(n) * UNITS[u] for n, u in parts), timedelta())
+    if total <= timedelta(0):
+        raise typer.BadParameter("the duration must be positive", param_hint="'--expires'")
+    if total > timedelta(days=3650):
+        raise typer.BadParameter("at most 3650d; leave --expires out for a token that does not expire",
+                                 param_hint="'--expires'")
+    return total
+
+
+def _operator() -> str:
+    try:
+        return f"local:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "local"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+def _document(info: TokenInfo, now: datetime) -> dict[str, object]:
+    return {"id": info.token_id, "subject": info.subject, "role": info.role,
+            "projects": list(info.projects), "issued": info.issued_at.isoformat(),
+            "issued_by": info.issued_by,
+            "expires": info.expires_at.isoformat() if info.expires_at else None,
+            "revoked": info.revoked_at.isoformat() if info.revoked_at else None,
+            "state": info.state(now)}
+
+
+@app.command()
+def create(
+    subject: Annotated[str, typer.Option(help="who uses the token: recorded as the actor of their changes")],
+    role: Annotated[str, typer.Option(help="viewer, editor or admin")],
+    project: Annotated[list[str] | None, typer.Option(
+        "--project", help="bind the token to this project (repeatable; none: every project)")] = None,
+    expires: Annotated[str | None, typer.Option(help="lifetime, e.g. 90d, 12h, 1w2d (default: none)")] = None,
+    reason: Annotated[str | None, typer.Option(help="why: recorded with the issuance")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Issue a token and print its secret, once: only its digest is stored.
+
+    Example: ipam token create --subject ci-cluster-a --role editor --project 4b9b17c4-2d7c-4190-ae95-dda44e430fa6 --expires 90d
+    """
+    lifetime = parse_duration(expires) if expires is not None else None
+    ipam = _open(database_url)
+    try:
+        try:
+            info, secret = ipam.tokens.issue(
+                context=RequestContext.new(actor=_operator(), reason=reason), subject=subject,
+                role=role, projects=project or [], expires_in=lifetime)
+        except IpamError as error:
+            err.print(f"[red]Error:[/red] {error.message}")
+            raise typer.Exit(1) from None
+        err.print(f"token {info.token_id} for {info.subject} ({info.role}"
+                  f"{', projects ' + ', '.join(info.projects) if info.projects else ', every project'}"
+                  f"{', expires ' + _when(info.expires_at) if info.expires_at else ''}); "
+                  "the secret is shown only now:")
+        print(secret)
+    finally:
+        ipam.close()
+
+
+@app.command("list")
+def list_tokens(
+    json_output: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List every token ever issued: id, subject, role, projects, state (never the secret).
+
+    Example: ipam token list
+    """
+    ipam = _open(database_url)
+    try:
+        infos = ipam.tokens.list()
+    finally:
+        ipam.close()
+    now = datetime.now(UTC)
+    if json_output:
+        print(json.dumps([_document(i, now) for i in infos], indent=2))
+        return
+    table = new_table(["ID", "SUBJECT", "ROLE", "PROJECTS", "ISSUED", "BY", "EXPIRES", "STATE"])
+    for info in infos:
+        table.add_row(info.token_id, info.subject, info.role, ",".join(info.projects) or "*",
+                      _when(info.issued_at), info.issued_by, _when(info.expires_at), info.state(now))
+    print_table(table)
+
+
+@app.command()
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="the token's id, from `ipam token list`", metavar="ID")],
+    reason: Annotated[str | None, typer.Option(help="why: recorded with the revocation")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a token: every request with it is refused (401) from now on.
+
+    Example: ipam token revoke 9d096642-bfa0-563a-baa7-9d83ec8d91b5 --reason "laptop lost"
+    """
+    ipam = _open(database_url)
+    try:
+        try:
+            info = ipam.tokens.revoke(token_id, context=RequestContext.new(actor=_operator(), reason=reason))
+        except IpamError as error:
+            err.print(f"[red]Error:[/red] {error.message}")
+            raise typer.Exit(1) from None
+        err.print(f"token {info.token_id} of {info.subject} revoked at {_when(info.revoked_at)}")
+    finally:
+        ipam.close()

@@ -1,0 +1,151 @@
+"""Token use cases: issue, revoke, list, and authenticate a request's bearer token.
+
+Issuing and revoking are events like every other change, so the log and its export show who
+issued or revoked which token, when and why. Only digests are recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from application.access import Principal
+from application.context import RequestContext
+from domain.errors import InvalidRequestError, NotFoundError, UnauthenticatedError
+from domain.token import (
+    PREFIX,
+    ApiToken,
+    Role,
+    TokenIndex,
+    digest_of,
+    new_secret,
+    parse_role,
+    token_index_uuid,
+    token_uuid,
+)
+
+MAX_SECRET = 512  # longer is not one of ours; do not hash megabytes
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as `ipam token list` shows it (never its secret)."""
+
+    token_id: str
+    subject: str
+    role: str
+    projects: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    issued_by: str
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenInfo:
+        return cls(str(token.id), token.subject, token.role, tuple(token.projects),
+                   token.created_on, token.expires_at, token.revoked_at, token.issued_by)
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+
+class Tokens:
+    """The token use cases of one application."""
+
+    def __init__(self, app: Application[UUID]) -> None:
+        self.app = app
+
+    def issue(self, *, context: RequestContext, subject: str, role: str,
+              projects: list[str] | None = None, expires_in: timedelta | None = None,
+              ) -> tuple[TokenInfo, str]:
+        """A new token and its secret (shown once). Raises InvalidRequestError (400)."""
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise InvalidRequestError("a token's lifetime must be positive")
+        projects = [p.strip() for p in projects or [] if p.strip()]
+        secret = new_secret()
+        expires_at = datetime.now(UTC) + expires_in if expires_in is not None else None
+        ctx = context.as_event_field()
+        token = ApiToken.issue(digest=digest_of(secret), subject=subject, role=parse_role(role),
+                               projects=projects, expires_at=expires_at, context=ctx)
+        for _ in range(20):
+            index = self._index() or TokenIndex.start()
+            index.register(str(token.id))
+            try:
+                self.app.save(token, index)
+                return TokenInfo.of(token), secret
+            except IntegrityError:
+                continue  # another issuer registered a token at the same time
+        raise InvalidRequestError("could not register the token, please retry")
+
+    def bootstrap(self, context: RequestContext) -> str | None:
+        """On a store without any token: one admin token, its secret returned once. None when
+        a token exists already, also when another process bootstrapped at the same time."""
+        if self._index() is not None:
+            return None
+        secret = new_secret()
+        token = ApiToken.issue(digest=digest_of(secret), subject="admin", role=Role.admin,
+                               projects=[], expires_at=None, context=context.as_event_field())
+        index = TokenIndex.start()
+        index.register(str(token.id))
+        try:
+            self.app.save(token, index)
+        except IntegrityError:
+            return None
+        return secret
+
+    def revoke(self, token_id: str, *, context: RequestContext) -> TokenInfo:
+        """Revoke a token by its id (from `list`). Raises NotFoundError (404)."""
+        token = self._token(token_id)
+        token.revoke(context.as_event_field())
+        self.app.save(token)
+        return TokenInfo.of(token)
+
+    def list(self) -> list[TokenInfo]:
+        index = self._index()
+        if index is None:
+            return []
+        tokens: list[ApiToken] = [self.app.repository.get(UUID(t)) for t in index.token_ids]
+        return [TokenInfo.of(t) for t in tokens]
+
+    def authenticate(self, secret: str) -> Principal:
+        """The principal of a bearer token. Raises UnauthenticatedError (401) for an unknown,
+        revoked or expired token."""
+        if not secret.startswith(PREFIX) or len(secret) > MAX_SECRET:
+            raise UnauthenticatedError("invalid token")
+        digest = digest_of(secret)
+        try:
+            token: ApiToken = self.app.repository.get(token_uuid(digest))
+        except AggregateNotFoundError:
+            raise UnauthenticatedError("invalid token") from None
+        if not token.matches(digest):
+            raise UnauthenticatedError("invalid token")
+        if token.revoked_at is not None:
+            raise UnauthenticatedError("the token has been revoked")
+        if token.expires_at is not None and token.expires_at <= datetime.now(UTC):
+            raise UnauthenticatedError("the token has expired")
+        projects = frozenset(token.projects) if token.projects else None
+        return Principal(subject=token.subject, role=Role(token.role), projects=projects)
+
+    def _index(self) -> TokenIndex | None:
+        try:
+            index: TokenIndex = self.app.repository.get(token_index_uuid())
+        except AggregateNotFoundError:
+            return None
+        return index
+
+    def _token(self, token_id: str) -> ApiToken:
+        try:
+            token: ApiToken = self.app.repository.get(UUID(token_id.strip()))
+        except (ValueError, AggregateNotFoundError):
+            raise NotFoundError(f'token with id "{token_id}" not found') from None
+        if not isinstance(token, ApiToken):
+            raise NotFoundError(f'token with id "{token_id}" not found')
+        return token
