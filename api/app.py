@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,10 +10,23 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, history, ips, networks
+from api import auth, errors, history, ips, networks
 from api.deps import request_id_from
 from api.schemas import HealthResponse, HTTPErrorResponse
+from application.context import RequestContext
 from infrastructure.store import Ipam, open_ipam
+
+
+def announce(secret: str | None) -> None:
+    """Print the first admin token once, on the console, never to a log."""
+    if secret is None:
+        return
+    sys.stderr.write(
+        "\n  The store had no API token, so one admin token was created. It is shown only now;\n"
+        "  keep it somewhere safe (`ipam token create` makes more, `ipam token revoke` ends one):\n\n"
+        f"      {secret}\n\n"
+    )
+    sys.stderr.flush()
 
 
 class RequestIdMiddleware:
@@ -58,6 +72,8 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = ipam is None
         app.state.ipam = ipam or open_ipam()
+        if owned:
+            announce(app.state.ipam.tokens.bootstrap(RequestContext.new(actor="ipam serve")))
         if follow:
             app.state.ipam.start_follower()
         yield
@@ -73,7 +89,9 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     if ipam is not None:
         app.state.ipam = ipam
     errors.install(app)
+    auth.document(app)
 
+    app.add_middleware(auth.AuthMiddleware, fastapi=app)
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/v1/health", response_model=HealthResponse, tags=["health"],
