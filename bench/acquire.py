@@ -189,14 +189,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def http_rate(base: str, network_id: str, n: int, clients: int) -> tuple[float, float, int]:
+def http_rate(base: str, network_id: str, n: int, clients: int,
+              headers: dict[str, str]) -> tuple[float, float, int]:
     """Acquisitions per second from `clients` threads, each with its own keep-alive client;
     the clients' CPU ms per request; failed requests."""
     failures: list[str] = []
     barrier = threading.Barrier(clients + 1)
 
     def work(count: int) -> None:
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
             client.get("/v1/health")  # open the connection before the clock starts
             barrier.wait()
             for _ in range(count):
@@ -224,12 +225,19 @@ def http_server(store: str, url: str, sizes: Sizes, filled: int, logs: Path) -> 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (logs / f"server-{store}.log").open("w")
+    issuer = open_ipam(url)
+    try:
+        _, secret = issuer.tokens.issue(context=RequestContext.new(actor="bench"),
+                                        subject="bench", role="admin")
+    finally:
+        issuer.close()
+    headers = {"Authorization": f"Bearer {secret}"}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--no-access-log"],
         cwd=ROOT, env={**os.environ, "IPAM_DATABASE_URL": url}, stdout=log, stderr=log)
     try:
-        with httpx.Client(base_url=base, timeout=120) as client:
+        with httpx.Client(base_url=base, timeout=120, headers=headers) as client:
             for _ in range(600):
                 try:
                     if client.get("/v1/health").status_code == 200:
@@ -268,7 +276,7 @@ def http_server(store: str, url: str, sizes: Sizes, filled: int, logs: Path) -> 
         for network_id, label in ((SMALL, "fresh network"), (BIG, "filled network")):
             for clients in (1, 4):
                 cpu = cpu_seconds(server.pid)
-                rate, client_ms, failed = http_rate(base, network_id, sizes.http, clients)
+                rate, client_ms, failed = http_rate(base, network_id, sizes.http, clients, headers)
                 cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / sizes.http
                 at = "" if network_id == SMALL else f" @{taken:,}"
                 taken += sizes.http if network_id == BIG else 0
