@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from application.access import Principal, visible_ip, visible_network
+from application.access import Principal, visible_network
 from application.ports import History, HistoryPage, HistoryQuery
 from application.service import IpamApplication
 from application.views import network_view
@@ -70,6 +70,12 @@ class Audit:
         the principal may not see it)."""
         if (at is None) == (version is None):
             raise InvalidRequestError("give exactly one of at and version")
+        scope = Scope.of(principal, self._history())
+        if scope is not None and not scope.principal.sees_network(scope.network_project(network_id, None)):
+            # what an id that never existed gets: nothing tells whether another project's does
+            if at is not None:
+                raise NetworkNotFoundError(f'network with id "{network_id}" did not exist at {at.isoformat()}')
+            raise NetworkNotFoundError(f'network with id "{network_id}" not found')
         aggregate_id = network_uuid(network_id)
         if at is not None:
             version = self._history().version_at(str(aggregate_id), at)
@@ -124,9 +130,8 @@ class Audit:
                 held["changed"] = moment
             elif record["type"] == "IPReleased":
                 held = None
-        if held is None:
+        if held is None or (principal is not None and not principal.sees_ip(held["project_id"])):
             raise IPNotFoundError(f'ip "{canonical}" was not held at {at.isoformat()}')
-        visible_ip(principal, held, canonical)
         return held
 
 
