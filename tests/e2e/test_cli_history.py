@@ -63,7 +63,7 @@ def test_network_history_table_shows_story_in_order(cli: Cli, story: str) -> Non
     events = history(cli, "network", story)
     assert [int(row[0]) for row in lines[1:]] == positions(events)
     assert [row[2] for row in lines[1:]] == STORY
-    assert {row[3] for row in lines[1:]} == {"anonymous"}
+    assert {row[3] for row in lines[1:]} == {"test-admin"}
     acquired, released = lines[-2:]
     assert acquired[-1] == "for web" and released[-1] == "web gone"
     assert [row[4] for row in lines[2:4]] == [f"prefix={e['facts']['prefix']}" for e in events[1:3]]
@@ -121,7 +121,7 @@ def test_network_history_wide_adds_request_id_version_and_facts(cli: Cli, story:
     events = history(cli, "network", story)
     for row, event in zip(lines[1:], events, strict=True):
         assert row[:7] == [str(event["position"]), event["time"].replace("T", " "), story,
-                           str(event["version"]), event["type"], "anonymous", event["request_id"]]
+                           str(event["version"]), event["type"], "test-admin", event["request_id"]]
         assert json.loads(row[-1]) == event["facts"]
 
 
@@ -144,9 +144,9 @@ def test_ip_history_shows_acquire_update_release_with_reasons(cli: Cli) -> None:
     lines = table(cli.ok("history", "ip", address).stdout)
     assert lines[0] == ["POSITION", "TIME", "NETWORK", "TYPE", "ACTOR", "WHAT", "REASON"]
     assert [(row[2], row[3], row[4], row[-1]) for row in lines[1:]] == [
-        (network_id, "IPAcquired", "anonymous", "new web server"),
-        (network_id, "IPUpdated", "anonymous", "named it"),
-        (network_id, "IPReleased", "anonymous", "decommissioned"),
+        (network_id, "IPAcquired", "test-admin", "new web server"),
+        (network_id, "IPUpdated", "test-admin", "named it"),
+        (network_id, "IPReleased", "test-admin", "decommissioned"),
     ]
     assert all(row[5].startswith(f"address={address} ") for row in lines[1:])
     assert "name=web" in lines[2][5]

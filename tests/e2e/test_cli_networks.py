@@ -276,7 +276,7 @@ def test_usage_symbol_is_coloured_by_the_fullest_family(cli: Cli) -> None:
 
 def test_json_output_is_the_api_document_and_yaml_the_same_fields(cli: Cli, tmp_path: Path) -> None:
     (network,) = create(cli, tmp_path, super_network(unique("p"), "10.9.0.0/16", "2001:db8:9::/56"))
-    from_api = httpx.get(f"{cli.url}/v1/network/{network['id']}").json()
+    from_api = httpx.get(f"{cli.url}/v1/network/{network['id']}", headers={"Authorization": f"Bearer {cli.token}"}).json()
     assert cli.json("network", "describe", network["id"]) == from_api
     as_yaml = yaml.safe_load(cli.ok("network", "describe", network["id"]).stdout)  # yaml by default
     assert as_yaml == from_api

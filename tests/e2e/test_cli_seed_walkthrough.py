@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import SEED_PROJECT, reset_postgres
-from tests.live import BIN, ipam_serve
+from tests.live import BIN, Live, ipam_serve
 
 # tenant-super.yaml as the seed writes it, `---` and `...` included
 TENANT_SUPER_YAML = """\
@@ -42,11 +42,12 @@ SEED_CONSUMPTION = {
 }
 
 
-def run(command: str, cwd: Path, url: str) -> subprocess.CompletedProcess[str]:
-    """A command line as a user types it, `ipam` being the project's console script."""
+def run(command: str, cwd: Path, live: Live) -> subprocess.CompletedProcess[str]:
+    """A command line as a user types it, `ipam` being the project's console script, with the
+    server's address and a token in the environment as the README says."""
     args = command.split()
     assert args[0] == "ipam"
-    env = {**os.environ, "IPAM_API_URL": url, "COLUMNS": "200"}
+    env = {**os.environ, "IPAM_API_URL": live.url, "IPAM_TOKEN": live.token or "", "COLUMNS": "200"}
     return subprocess.run([str(BIN / "ipam"), *args[1:]], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=60, check=False)
 
@@ -63,13 +64,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_seed_walkthrough_works_as_written_with_ipam(database_url: str, tmp_path: Path) -> None:
     (tmp_path / "tenant-super.yaml").write_text(TENANT_SUPER_YAML)
     with ipam_serve(database_url, tmp_path) as live:
-        url = live.url
-        created = run("ipam network create -f tenant-super.yaml", tmp_path, url)
+        created = run("ipam network create -f tenant-super.yaml", tmp_path, live)
         assert created.returncode == 0, created.stderr
         assert created.stdout.splitlines()[1].split()[:2] == ["tenant-super-network-mini-lab", "Project"]
 
         allocated = run("ipam network allocate --partition mini-lab "
-                        f"--project {SEED_PROJECT} --name my-node-network", tmp_path, url)
+                        f"--project {SEED_PROJECT} --name my-node-network", tmp_path, live)
         assert allocated.returncode == 0, allocated.stderr
         header, row = allocated.stdout.splitlines()
         assert header.split() == ["ID", "NAME", "PROJECT", "PARTITION", "NAT", "SHARED", "PREFIXES", "IPS"]
@@ -79,7 +79,7 @@ def test_seed_walkthrough_works_as_written_with_ipam(database_url: str, tmp_path
         assert prefixes == "10.0.0.0/22,2001:db8:0:10::/96"
         assert usage == ["●", "IPv4", "2/1024", "IPv6", "1/2147483647"]
 
-        described = run(f"ipam network describe {network_id}", tmp_path, url)
+        described = run(f"ipam network describe {network_id}", tmp_path, live)
         assert described.returncode == 0, described.stderr
         document = yaml.safe_load(described.stdout)
         keys = list(document)
@@ -96,11 +96,11 @@ def test_seed_walkthrough_works_as_written_with_ipam(database_url: str, tmp_path
                "    used_ips: 2\n    used_prefixes: 0\n  ipv6:\n" in described.stdout
 
         acquired = run(f"ipam network ip create --network {network_id} --project {SEED_PROJECT}",
-                       tmp_path, url)
+                       tmp_path, live)
         assert acquired.returncode == 0, acquired.stderr
         assert acquired.stdout.splitlines()[1].split() == [
             "10.0.0.1", network_id, SEED_PROJECT, "ephemeral"]
 
-        after = json.loads(run(f"ipam network describe {network_id} -o json", tmp_path, url).stdout)
+        after = json.loads(run(f"ipam network describe {network_id} -o json", tmp_path, live).stdout)
         assert after["consumption"]["ipv4"]["used_ips"] == 3
         assert after["consumption"]["ipv6"] == SEED_CONSUMPTION["ipv6"]

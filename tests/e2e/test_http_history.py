@@ -120,7 +120,7 @@ def test_every_event_type_records_who_when_why_and_plain_facts(client: Any, live
     for record in records:
         assert set(record) == RECORD_FIELDS
         assert_rfc3339(record["time"])
-        assert record["actor"] == "anonymous"
+        assert record["actor"] == "test-admin"
         assert record["reason"] == f"because {record['request_id']}"
         facts = record["facts"]
         prefixes = [facts["prefix"]] if "prefix" in facts else []
@@ -146,7 +146,7 @@ def test_request_id_is_generated_and_recorded_when_absent(client: Any) -> None:
     assert str(UUID(generated)) == generated
     records = history(client, "/v1/network/n/history")
     assert [(r["request_id"], r["reason"], r["actor"]) for r in records] == [
-        (generated, None, "anonymous")] * 2  # NetworkCreated, PrefixAdded
+        (generated, None, "test-admin")] * 2  # NetworkCreated, PrefixAdded
 
 
 def test_change_reason_too_long_answers_400_and_records_nothing(client: Any) -> None:
