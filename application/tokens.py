@@ -6,6 +6,7 @@ issued or revoked which token, when and why. Only digests are recorded.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -62,6 +63,10 @@ class Tokens:
 
     def __init__(self, app: Application[UUID]) -> None:
         self.app = app
+        # what never changes about an issued token, by digest; only whether it was revoked
+        # since is asked of the store on each request (one keyed read)
+        self._issued: dict[str, tuple[str, Principal, datetime | None]] = {}
+        self._revoked: set[str] = set()
 
     def issue(self, *, context: RequestContext, subject: str, role: str,
               projects: list[str] | None = None, expires_in: timedelta | None = None,
@@ -121,18 +126,35 @@ class Tokens:
         if not secret.startswith(PREFIX) or len(secret) > MAX_SECRET:
             raise UnauthenticatedError("invalid token")
         digest = digest_of(secret)
+        cached = self._issued.get(digest)
+        if cached is None:
+            cached = self._load(digest)
+        elif digest not in self._revoked and self.app.recorder.select_events(
+                token_uuid(digest), gt=1, limit=1):
+            self._revoked.add(digest)  # a revocation is final
+        stored, principal, expires_at = cached
+        if not hmac.compare_digest(stored, digest):
+            raise UnauthenticatedError("invalid token")
+        if digest in self._revoked:
+            raise UnauthenticatedError("the token has been revoked")
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            raise UnauthenticatedError("the token has expired")
+        return principal
+
+    def _load(self, digest: str) -> tuple[str, Principal, datetime | None]:
         try:
             token: ApiToken = self.app.repository.get(token_uuid(digest))
         except AggregateNotFoundError:
             raise UnauthenticatedError("invalid token") from None
         if not token.matches(digest):
             raise UnauthenticatedError("invalid token")
-        if token.revoked_at is not None:
-            raise UnauthenticatedError("the token has been revoked")
-        if token.expires_at is not None and token.expires_at <= datetime.now(UTC):
-            raise UnauthenticatedError("the token has expired")
         projects = frozenset(token.projects) if token.projects else None
-        return Principal(subject=token.subject, role=Role(token.role), projects=projects)
+        principal = Principal(subject=token.subject, role=Role(token.role), projects=projects)
+        if token.revoked_at is not None:
+            self._revoked.add(digest)
+        entry = (token.digest, principal, token.expires_at)
+        self._issued[digest] = entry
+        return entry
 
     def _index(self) -> TokenIndex | None:
         try:

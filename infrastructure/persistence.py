@@ -17,7 +17,7 @@ from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import (
     SQLAlchemyApplicationRecorder,
 )
-from sqlalchemy import insert, select
+from sqlalchemy import Integer, Select, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 
@@ -33,6 +33,24 @@ class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
         self._version = table.c.originator_version
         self._by_originator = table.c.originator_id
         self._insert = insert(table).returning(table.c.id)
+        self._selects: dict[tuple[bool, bool, bool, bool], Select[Any]] = {}
+
+    def _select(self, gt: bool, lte: bool, desc: bool, limit: bool) -> Select[Any]:
+        """The statement for one shape of query, built once: building it per call cost more
+        than running it."""
+        shape = (gt, lte, desc, limit)
+        stmt = self._selects.get(shape)
+        if stmt is None:
+            stmt = select(*self._columns).where(self._by_originator == bindparam("originator_id"))
+            if gt:
+                stmt = stmt.where(self._version > bindparam("gt"))
+            if lte:
+                stmt = stmt.where(self._version <= bindparam("lte"))
+            stmt = stmt.order_by(self._version.desc() if desc else self._version)
+            if limit:
+                stmt = stmt.limit(bindparam("limit", type_=Integer))
+            self._selects[shape] = stmt
+        return stmt
 
     def select_events(
         self,
@@ -42,16 +60,16 @@ class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
-        stmt = select(*self._columns).where(self._by_originator == originator_id)
+        stmt = self._select(gt is not None, lte is not None, desc, limit is not None)
+        params: dict[str, Any] = {"originator_id": originator_id}
         if gt is not None:
-            stmt = stmt.where(self._version > gt)
+            params["gt"] = gt
         if lte is not None:
-            stmt = stmt.where(self._version <= lte)
-        stmt = stmt.order_by(self._version.desc() if desc else self._version)
+            params["lte"] = lte
         if limit is not None:
-            stmt = stmt.limit(limit)
+            params["limit"] = limit
         with self.transaction(commit=False) as session:
-            rows = session.execute(stmt).all()
+            rows = session.execute(stmt, params).all()
         return [
             StoredEvent(
                 originator_id=row[0],
