@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import auth, errors, history, ips, networks
+from api import auth, errors, hardening, history, ips, networks
 from api.deps import request_id_from
 from api.schemas import HealthResponse, HTTPErrorResponse
 from application.context import RequestContext
@@ -93,6 +93,7 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
 
     app.add_middleware(auth.AuthMiddleware, fastapi=app)
     app.add_middleware(RequestIdMiddleware)
+    hardening.install(app)
 
     @app.get("/v1/health", response_model=HealthResponse, tags=["health"],
              responses={503: {"model": HTTPErrorResponse}}, operation_id="health")

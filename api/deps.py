@@ -33,11 +33,18 @@ def audit_of(request: Request) -> Audit:
     return request.app.state.ipam.audit  # type: ignore[no-any-return]
 
 
-def moment(value: datetime | None, name: str) -> datetime | None:
-    """A point in time from a query parameter: RFC 3339, with its offset."""
-    if value is not None and value.tzinfo is None:
+def moment(value: str | None, name: str) -> datetime | None:
+    """A point in time from a query parameter: RFC 3339 with its offset (numbers are refused,
+    not read as Unix times)."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip()) if "T" in value.upper() else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
         raise InvalidRequestError(f"{name} must be an RFC 3339 time with an offset, e.g. 2026-03-03T12:00:00Z")
-    return value
+    return parsed
 
 
 def principal_of(request: Request) -> Principal:

@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import audit_of, moment, principal_of
+from api.routing import StrictQueryRoute
 from api.schemas import ERROR_RESPONSES, HistoryResponse, reply
 from application.ports import HistoryPage, HistoryQuery
+from domain.errors import InvalidRequestError
 
-router = APIRouter(tags=["history"])
+router = APIRouter(tags=["history"], route_class=StrictQueryRoute)
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="events per page")]
 Order = Annotated[Literal["asc", "desc"], Query(description="asc: oldest first; desc: newest first")]
 Cursor = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="the `next` of the previous page")]
-Since = Annotated[datetime | None, Query(description="only events at or after this RFC 3339 time")]
-Until = Annotated[datetime | None, Query(description="only events at or before this RFC 3339 time")]
-Types = Annotated[list[str] | None, Query(alias="type", description="only these event types")]
+Since = Annotated[str | None, Query(description="only events at or after this RFC 3339 time", json_schema_extra={"format": "date-time"})]
+Until = Annotated[str | None, Query(description="only events at or before this RFC 3339 time", json_schema_extra={"format": "date-time"})]
+Types = Annotated[list[str] | None, Query(alias="type", description="only these event types (at most 32)")]
+MAX_TYPES = 32
 
 
-def _query(limit: int, order: str, cursor: int | None, since: datetime | None,
-           until: datetime | None, types: list[str] | None) -> HistoryQuery:
+def _query(limit: int, order: str, cursor: int | None, since: str | None,
+           until: str | None, types: list[str] | None) -> HistoryQuery:
+    if types is not None and len(types) > MAX_TYPES:
+        raise InvalidRequestError(f"at most {MAX_TYPES} type filters")
     return HistoryQuery(
         limit=limit, ascending=order == "asc", cursor=cursor,
         since=moment(since, "since"), until=moment(until, "until"), types=tuple(types or ()),

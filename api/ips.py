@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import app_of, audit_of, context_of, moment, principal_of
+from api.routing import StrictQueryRoute
 from api.schemas import ERROR_RESPONSES, IPAllocate, IPFind, IPResponse, IPUpdate, reply
 from application.ports import IPFilter
 from domain.addressing import canonical_address, parse_family, parse_prefix
 
-router = APIRouter(prefix="/v1/ip", tags=["ip"])
+router = APIRouter(prefix="/v1/ip", tags=["ip"], route_class=StrictQueryRoute)
 
 
-@router.get("", response_model=list[IPResponse], operation_id="listIPs")
+@router.get("", response_model=list[IPResponse], responses=ERROR_RESPONSES, operation_id="listIPs")
 def list_ips(request: Request) -> Response:
     """Get all acquired IPs."""
     return reply([IPResponse.of(d) for d in app_of(request).list_ips(principal=principal_of(request))])
@@ -78,11 +78,12 @@ def free_ip(id: str, request: Request) -> Response:  # noqa: A002
 @router.get("/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="findIP")
 def get_ip(
     id: str, request: Request,  # noqa: A002
-    at: Annotated[datetime | None, Query(description="who held the address at this RFC 3339 time")] = None,
+    at: Annotated[str | None, Query(description="who held the address at this RFC 3339 time", json_schema_extra={"format": "date-time"})] = None,
 ) -> Response:
     """Get an acquired IP by its address (or the IP that held it at `at`)."""
-    if at is not None:
-        doc = audit_of(request).get_ip_at(id, moment(at, "at"), principal_of(request))  # type: ignore[arg-type]
+    when = moment(at, "at")
+    if when is not None:
+        doc = audit_of(request).get_ip_at(id, when, principal_of(request))
     else:
         doc = app_of(request).get_ip(id, principal_of(request))
     return reply(IPResponse.of(doc))

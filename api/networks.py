@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import app_of, audit_of, context_of, moment, principal_of
+from api.routing import StrictQueryRoute
 from api.schemas import (
     ERROR_RESPONSES,
     NetworkAllocate,
@@ -20,18 +20,19 @@ from api.schemas import (
 from application.ports import NetworkFilter
 from domain.addressing import parse_family
 
-router = APIRouter(prefix="/v1/network", tags=["network"])
+router = APIRouter(prefix="/v1/network", tags=["network"], route_class=StrictQueryRoute)
 
 
 @router.get("", response_model=list[NetworkResponse], responses=ERROR_RESPONSES,
             operation_id="listNetworks")
 def list_networks(
     request: Request,
-    at: Annotated[datetime | None, Query(description="the networks that existed at this RFC 3339 time")] = None,
+    at: Annotated[str | None, Query(description="the networks that existed at this RFC 3339 time", json_schema_extra={"format": "date-time"})] = None,
 ) -> Response:
     """Get all networks (as they were at `at`, when given)."""
-    if at is not None:
-        docs = audit_of(request).list_networks_at(moment(at, "at"), principal_of(request))  # type: ignore[arg-type]
+    when = moment(at, "at")
+    if when is not None:
+        docs = audit_of(request).list_networks_at(when, principal_of(request))
     else:
         docs = app_of(request).list_networks(principal=principal_of(request))
     return reply([NetworkResponse.of(d) for d in docs])
@@ -120,7 +121,7 @@ def delete_network(id: str, request: Request) -> Response:  # noqa: A002
 @router.get("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES, operation_id="findNetwork")
 def get_network(
     id: str, request: Request,  # noqa: A002
-    at: Annotated[datetime | None, Query(description="the network as it was at this RFC 3339 time")] = None,
+    at: Annotated[str | None, Query(description="the network as it was at this RFC 3339 time", json_schema_extra={"format": "date-time"})] = None,
     version: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="the network as it was at this version")] = None,
 ) -> Response:
     """Get a network by id (as it was at `at` or `version`, when given)."""

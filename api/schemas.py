@@ -9,6 +9,8 @@ from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 MAX_ITEMS = 1024
+MAX_TEXT = 65536  # characters in any one text field (the body is capped at 1 MiB besides)
+MAX_FAMILIES = 8  # entries of a per-family map: two are meaningful, the rest get a clear 400
 MAX_VRF_FILTER = 2**63 - 1  # what every store's integer column can compare against
 
 
@@ -36,7 +38,8 @@ def unstorable_text(value: Any) -> str | None:
 class Request(BaseModel):
     """Unknown fields are ignored, as metal-api does; known ones are strictly typed."""
 
-    model_config = ConfigDict(extra="ignore", strict=False, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True,
+                              str_max_length=MAX_TEXT)
 
     @model_validator(mode="before")
     @classmethod
@@ -57,7 +60,7 @@ class NetworkCreate(Request):
     prefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     additionalAnnouncableCIDRs: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    defaultchildprefixlength: dict[str, int] | None = None
+    defaultchildprefixlength: dict[str, int] | None = Field(default=None, max_length=MAX_FAMILIES)
     labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
     privatesuper: bool = False
     underlay: bool = False
@@ -78,7 +81,7 @@ class NetworkUpdate(Request):
     prefixes: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
     destinationprefixes: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
     additionalAnnouncableCIDRs: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
-    defaultchildprefixlength: dict[str, int] | None = None
+    defaultchildprefixlength: dict[str, int] | None = Field(default=None, max_length=MAX_FAMILIES)
 
 
 class NetworkAllocate(Request):
@@ -90,7 +93,7 @@ class NetworkAllocate(Request):
     shared: bool = False
     nat: bool = False
     destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    length: dict[str, int] | None = None
+    length: dict[str, int] | None = Field(default=None, max_length=MAX_FAMILIES)
     addressfamily: str | None = None
 
 
@@ -250,7 +253,7 @@ class HTTPErrorResponse(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": HTTPErrorResponse} for status in (400, 404, 409, 422)
+    status: {"model": HTTPErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422)
 }
 
 

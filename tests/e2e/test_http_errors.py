@@ -306,3 +306,27 @@ def test_unstorable_text_answers_400_and_reads_keep_working(client: Any, text: s
 
 def test_huge_vrf_filter_answers_400(client: Any) -> None:
     assert_error(client.post("/v1/network/find", json={"vrf": 10**30}), 400)
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/v1/network?att=2026-03-03T12:00:00Z", "unknown query parameter 'att' (this route takes: at)"),
+    ("/v1/network/x?vresion=1", "unknown query parameter 'vresion' (this route takes: at, version)"),
+    ("/v1/ip?at=2026-03-03T12:00:00Z", "unknown query parameter 'at' (this route takes: none)"),
+    ("/v1/network/x/history?limt=5", "unknown query parameter 'limt'"),
+])
+def test_unknown_query_parameter_answers_400_rather_than_being_ignored(
+    client: Any, path: str, message: str,
+) -> None:
+    response = client.get(path)
+    assert_error(response, 400)
+    assert response.json()["message"].startswith(message)
+
+
+@pytest.mark.parametrize("value", ["0", "1700000000", "0.5", "2026-03-03", "2026-03-03T12:00:00",
+                                   "tomorrow", ""])
+def test_times_must_be_rfc3339_with_an_offset(client: Any, value: str) -> None:
+    for path in ("/v1/network", "/v1/network/x/history", "/v1/ip/10.0.0.1"):
+        name = "since" if "history" in path else "at"
+        response = client.get(path, params={name: value})
+        assert_error(response, 400)
+        assert "RFC 3339 time with an offset" in response.json()["message"], (path, value)
