@@ -188,17 +188,17 @@ class IpamApplication(Application[UUID]):
         except AggregateNotFoundError:
             return None
 
-    def _namespace(self) -> Namespace:
+    def _namespace(self, ctx: dict[str, Any]) -> Namespace:
         try:
             return self.repository.get(namespace_uuid())
         except AggregateNotFoundError:
-            return Namespace.start()
+            return Namespace.start(ctx)
 
-    def _vrf_pool(self) -> VrfPool:
+    def _vrf_pool(self, ctx: dict[str, Any]) -> VrfPool:
         try:
             return self.repository.get(vrf_pool_uuid())
         except AggregateNotFoundError:
-            return VrfPool.start()
+            return VrfPool.start(ctx)
 
     # -- networks ------------------------------------------------------------------------------
 
@@ -227,7 +227,7 @@ class IpamApplication(Application[UUID]):
         self, *, context: RequestContext, network_id: str, prefixes: list[str], **attributes: Any
     ) -> dict[str, Any]:
         ctx = context.as_event_field()
-        namespace = self._namespace()
+        namespace = self._namespace(ctx)
         partition_id = attributes.get("partition_id", "")
         spec = validate_new_network(
             network_id=network_id, prefixes=prefixes,
@@ -243,7 +243,7 @@ class IpamApplication(Application[UUID]):
             namespace.register_private_super(spec.partition_id, network_id, ctx)
         touched: list[Any] = [namespace]
         if spec.vrf is not None:
-            pool = self._vrf_pool()
+            pool = self._vrf_pool(ctx)
             pool.reserve(spec.vrf, network_id, spec.vrf_shared, ctx)
             touched.append(pool)
         attributes = dict(
@@ -333,7 +333,7 @@ class IpamApplication(Application[UUID]):
         for prefix in removed_prefixes:
             network.remove_prefix(prefix, ctx)
         if (added_prefixes or removed_prefixes) and not network.is_child:
-            namespace = self._namespace()
+            namespace = self._namespace(ctx)
             namespace.release(network.network_id, removed_prefixes, ctx)
             namespace.claim(network.network_id, added_prefixes, ctx)
             touched.append(namespace)
@@ -380,12 +380,12 @@ class IpamApplication(Application[UUID]):
                 parent.release_child(network_id, network.vrf, ctx)
                 touched.append(parent)
         else:
-            namespace = self._namespace()
+            namespace = self._namespace(ctx)
             namespace.release(network_id, network.prefixes, ctx)
             namespace.unregister_private_super(network.partition_id, network_id, ctx)
             touched.append(namespace)
         if network.vrf is not None:
-            pool = self._vrf_pool()
+            pool = self._vrf_pool(ctx)
             pool.release(network.vrf, network_id, network.vrf_shared, ctx)
             touched.append(pool)
         return self._commit(view, *touched)
@@ -424,7 +424,7 @@ class IpamApplication(Application[UUID]):
         destinations: list[str], requested: dict[Family, int], family: Family | None,
     ) -> dict[str, Any]:
         ctx = context.as_event_field()
-        super_id = self._namespace().private_super_of(partition_id)
+        super_id = self._namespace(ctx).private_super_of(partition_id)
         if super_id is None:
             raise NotFoundError(f'no private super network found for partition "{partition_id}"')
         parent = self._network(super_id)
@@ -444,7 +444,7 @@ class IpamApplication(Application[UUID]):
                     "this addressfamily"
                 )
         chosen = parent.choose_child_prefixes(lengths, family)
-        pool = self._vrf_pool()
+        pool = self._vrf_pool(ctx)
         vrf = pool.reserve_lowest(child_id, ctx)
         parent.allocate_child(
             child_id=child_id, prefixes=chosen, vrf=vrf, project_id=project_id, name=name,

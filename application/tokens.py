@@ -81,8 +81,8 @@ class Tokens:
         token = ApiToken.issue(digest=digest_of(secret), subject=subject, role=parse_role(role),
                                projects=projects, expires_at=expires_at, context=ctx)
         for _ in range(20):
-            index = self._index() or TokenIndex.start()
-            index.register(str(token.id))
+            index = self._index() or TokenIndex.start(ctx)
+            index.register(str(token.id), ctx)
             try:
                 self.app.save(token, index)
                 return TokenInfo.of(token), secret
@@ -96,10 +96,11 @@ class Tokens:
         if self._index() is not None:
             return None
         secret = new_secret()
+        ctx = context.as_event_field()
         token = ApiToken.issue(digest=digest_of(secret), subject="admin", role=Role.admin,
-                               projects=[], expires_at=None, context=context.as_event_field())
-        index = TokenIndex.start()
-        index.register(str(token.id))
+                               projects=[], expires_at=None, context=ctx)
+        index = TokenIndex.start(ctx)
+        index.register(str(token.id), ctx)
         try:
             self.app.save(token, index)
         except IntegrityError:

@@ -37,6 +37,7 @@ class Namespace(Aggregate):
 
     class Started(Aggregate.Created):
         name: str
+        context: dict[str, Any] | None = None  # None on events recorded before it was kept
 
     class PrefixesClaimed(Aggregate.Event):
         network_id: str
@@ -75,14 +76,14 @@ class Namespace(Aggregate):
                 k: v for k, v in aggregate.private_supers.items() if k != self.partition_id
             }
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, context: dict[str, Any] | None = None) -> None:
         self.name = name
         self.claims: dict[str, str] = {}  # prefix -> network id
         self.private_supers: dict[str, str] = {}  # partition id -> network id
 
     @classmethod
-    def start(cls, name: str = DEFAULT_NAMESPACE) -> Namespace:
-        return cls._create(cls.Started, id=namespace_uuid(name), name=name)
+    def start(cls, context: dict[str, Any], name: str = DEFAULT_NAMESPACE) -> Namespace:
+        return cls._create(cls.Started, id=namespace_uuid(name), name=name, context=context)
 
     def private_super_of(self, partition_id: str) -> str | None:
         return self.private_supers.get(partition_id)
@@ -131,6 +132,7 @@ class VrfPool(Aggregate):
 
     class Started(Aggregate.Created):
         name: str
+        context: dict[str, Any] | None = None  # None on events recorded before it was kept
 
     class VrfReserved(Aggregate.Event):
         vrf: int
@@ -161,14 +163,14 @@ class VrfPool(Aggregate):
             else:
                 aggregate.exclusive = aggregate.exclusive.remove(self.vrf)
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, context: dict[str, Any] | None = None) -> None:
         self.name = name
         self.exclusive = IntRanges()
         self.shared: dict[str, int] = {}
 
     @classmethod
-    def start(cls, name: str = DEFAULT_NAMESPACE) -> VrfPool:
-        return cls._create(cls.Started, id=vrf_pool_uuid(name), name=name)
+    def start(cls, context: dict[str, Any], name: str = DEFAULT_NAMESPACE) -> VrfPool:
+        return cls._create(cls.Started, id=vrf_pool_uuid(name), name=name, context=context)
 
     def reserve(self, vrf: int, network_id: str, shared: bool, context: dict[str, Any]) -> None:
         """Reserve exactly this id: 400 outside the range, 409 when taken (shared networks may

@@ -111,19 +111,20 @@ class TokenIndex(Aggregate):
     """Every token ever issued, in order: for listing, and to know a store has none yet."""
 
     class Started(Aggregate.Created):
-        pass
+        context: dict[str, Any]
 
     class Registered(Aggregate.Event):
         token_id: str
+        context: dict[str, Any]
 
     @classmethod
-    def start(cls) -> TokenIndex:
-        return cls._create(cls.Started, id=token_index_uuid())
+    def start(cls, context: dict[str, Any]) -> TokenIndex:
+        return cls._create(cls.Started, id=token_index_uuid(), context=context)
 
     @event(Started)
-    def __init__(self) -> None:
+    def __init__(self, context: dict[str, Any]) -> None:
         self.token_ids: list[str] = []
 
     @event(Registered)
-    def register(self, token_id: str) -> None:
+    def register(self, token_id: str, context: dict[str, Any]) -> None:
         self.token_ids = [*self.token_ids, token_id]

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: processes starting together on one SQLite file may race
+    fcntl = None  # type: ignore[assignment]
 
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from application.history import Audit
@@ -91,13 +99,17 @@ SCHEMA_LOCK_KEY = 7_342_001  # pg_advisory_lock key held while creating tables
 
 @contextmanager
 def _schema_lock(database_url: str) -> Iterator[None]:
-    """Serialise table creation of processes starting together on one PostgreSQL database.
+    """Serialise table creation of processes starting together on one store.
 
-    `CREATE TABLE` of two sessions racing on an empty database fails in one of them with a
-    unique violation on the system catalog, even after checking that the table is missing.
+    On PostgreSQL, `CREATE TABLE` of two sessions racing on an empty database fails in one of
+    them with a unique violation on the system catalog, even after checking that the table is
+    missing; an advisory lock serialises them. On a SQLite file, the same check-then-create
+    race fails with "table already exists"; a lock on a file beside the database serialises
+    them (and the switch to WAL mode, which needs the database to itself).
     """
     if not database_url.startswith("postgresql"):
-        yield
+        with _file_lock(database_url):
+            yield
         return
     engine = create_engine(database_url, poolclass=NullPool)
     try:
@@ -109,6 +121,35 @@ def _schema_lock(database_url: str) -> Iterator[None]:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _file_lock(database_url: str) -> Iterator[None]:
+    database = make_url(database_url).database
+    if fcntl is None or not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    path = Path(database).with_name(Path(database).name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _switch_to_wal(datastore: Any, attempts: int = 100) -> None:
+    """Put a SQLite file in WAL mode now, waiting out other processes' writes, rather than in
+    the first transaction, where a busy database fails the request that happens to be first."""
+    for attempt in range(attempts):
+        try:
+            datastore.init_sqlite_wal_mode()
+            return
+        except OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 class Ipam:
@@ -129,6 +170,7 @@ class Ipam:
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
                 engine.dispose()  # connections opened while creating tables lack the pragmas
+                _switch_to_wal(self.app.factory.datastore)  # type: ignore[attr-defined]
             self.projectors = {
                 projection.name: Projector(self.app, projection)
                 for projection in (ReadModelProjection(), HistoryProjection(), ChainProjection())
