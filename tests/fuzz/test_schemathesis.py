@@ -67,7 +67,8 @@ def _loaded(mode: GenerationMode) -> BaseSchema:
 
 
 valid = _loaded(GenerationMode.POSITIVE)
-invalid = _loaded(GenerationMode.NEGATIVE)
+# health takes no input at all (no parameter, no body, no token): there is nothing to break
+invalid = _loaded(GenerationMode.NEGATIVE).exclude(path="/v1/health")
 
 
 def auth_headers(ipam: Ipam) -> dict[str, str]:
