@@ -66,6 +66,7 @@ class PendingKey:
     key: str
     subject: str
     fingerprint: str
+    context: dict[str, Any]
 
 
 def retrying(command: Callable[P, R]) -> Callable[P, R]:
@@ -112,7 +113,7 @@ def idempotent(command: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, An
             return command(*args, **kwargs)
         app._pending.key = PendingKey(
             request_uuid(context.actor, context.idempotency_key), context.idempotency_key,
-            context.actor, context.fingerprint)
+            context.actor, context.fingerprint, context.as_event_field())
         try:
             return command(*args, **kwargs)
         except Replayed as replay:
@@ -161,7 +162,7 @@ class IpamApplication(Application[UUID]):
         if pending is not None:
             aggregates = (*aggregates, IdempotentRequest.record(
                 key=pending.key, subject=pending.subject, fingerprint=pending.fingerprint,
-                result=result, context={"actor": pending.subject}))
+                result=result, context=pending.context))
         self.save(*aggregates)
         return result
 

@@ -7,6 +7,7 @@ issued or revoked which token, when and why. Only digests are recorded.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -61,8 +62,12 @@ class TokenInfo:
 class Tokens:
     """The token use cases of one application."""
 
-    def __init__(self, app: Application[UUID]) -> None:
+    def __init__(self, app: Application[UUID],
+                 revoked: Callable[[UUID], bool] | None = None) -> None:
+        """`revoked(token_id)` says whether a token has events after its issuance (the store
+        may offer a cheaper probe than reading them)."""
         self.app = app
+        self._probe = revoked or self._revoked_by_events
         # what never changes about an issued token, by digest; only whether it was revoked
         # since is asked of the store on each request (one keyed read)
         self._issued: dict[str, tuple[str, Principal, datetime | None]] = {}
@@ -121,6 +126,11 @@ class Tokens:
         tokens: list[ApiToken] = [self.app.repository.get(UUID(t)) for t in index.token_ids]
         return [TokenInfo.of(t) for t in tokens]
 
+    def known(self, secret: str) -> bool:
+        """Whether this process has seen the token before: then `authenticate` costs one keyed
+        read (is it revoked?), else it loads the token."""
+        return digest_of(secret) in self._issued if secret.startswith(PREFIX) else False
+
     def authenticate(self, secret: str) -> Principal:
         """The principal of a bearer token. Raises UnauthenticatedError (401) for an unknown,
         revoked or expired token."""
@@ -130,8 +140,7 @@ class Tokens:
         cached = self._issued.get(digest)
         if cached is None:
             cached = self._load(digest)
-        elif digest not in self._revoked and self.app.recorder.select_events(
-                token_uuid(digest), gt=1, limit=1):
+        elif digest not in self._revoked and self._probe(token_uuid(digest)):
             self._revoked.add(digest)  # a revocation is final
         stored, principal, expires_at = cached
         if not hmac.compare_digest(stored, digest):
@@ -141,6 +150,9 @@ class Tokens:
         if expires_at is not None and expires_at <= datetime.now(UTC):
             raise UnauthenticatedError("the token has expired")
         return principal
+
+    def _revoked_by_events(self, token_id: UUID) -> bool:
+        return bool(self.app.recorder.select_events(token_id, gt=1, limit=1))
 
     def _load(self, digest: str) -> tuple[str, Principal, datetime | None]:
         try:
