@@ -9,10 +9,9 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
-from tests.conftest import SEED_PROJECT, reset_postgres
+from tests.conftest import SEED_PROJECT
 from tests.live import BIN, Live, ipam_serve
 
 # tenant-super.yaml as the seed writes it, `---` and `...` included
@@ -52,18 +51,9 @@ def run(command: str, cwd: Path, live: Live) -> subprocess.CompletedProcess[str]
                           text=True, timeout=60, check=False)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ipam.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    reset_postgres(url)
-    return url
-
-
-def test_seed_walkthrough_works_as_written_with_ipam(database_url: str, tmp_path: Path) -> None:
+def test_seed_walkthrough_works_as_written_with_ipam(db_url: str, tmp_path: Path) -> None:
     (tmp_path / "tenant-super.yaml").write_text(TENANT_SUPER_YAML)
-    with ipam_serve(database_url, tmp_path) as live:
+    with ipam_serve(db_url, tmp_path) as live:
         created = run("ipam network create -f tenant-super.yaml", tmp_path, live)
         assert created.returncode == 0, created.stderr
         assert created.stdout.splitlines()[1].split()[:2] == ["tenant-super-network-mini-lab", "Project"]

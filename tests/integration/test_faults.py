@@ -28,7 +28,6 @@ from application.ports import IPFilter
 from domain.network import Network, network_uuid
 from infrastructure.following import ProjectionStatus, other
 from infrastructure.store import Ipam, open_ipam
-from tests.conftest import reset_postgres
 from tests.live import BIN, admin_token, bearer, free_port, stop, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -39,14 +38,10 @@ CLIENTS = 8  # threads acquiring at once; each has at most one request in flight
 ACKNOWLEDGED_BEFORE_KILL = 150
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def store(db_url: str) -> str:
     """An empty store: a SQLite file, or this worker's PostgreSQL database emptied."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ipam.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    reset_postgres(url)
-    return url
+    return db_url
 
 
 def ipam(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

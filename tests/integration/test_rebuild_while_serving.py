@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import pytest
 
 from infrastructure.store import open_ipam
 from tests.conftest import reset_postgres
-from tests.live import admin_token, bearer, free_port, stop
+from tests.live import admin_token, bearer, free_port, stop, wait_healthy
 
 BIN = Path(sys.executable).parent  # the test run's own environment
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,16 +55,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_healthy(url, process, log)
         yield Server(url, database_url, env, headers)
         assert "Traceback" not in log.read_text(), log.read_text()
     finally:
