@@ -120,6 +120,8 @@ def connect(url: str, token: str | None, reason: str | None = None,
         yield api
     except ApiError as error:
         err.print(f"[red]Error:[/red] {escape(error.message)} [dim](HTTP {error.status})[/dim]")
+        if error.status == 401:
+            err.print("give a token with --token or IPAM_TOKEN (`ipam token create` makes one)")
         raise typer.Exit(REFUSED) from None
     except Unreachable as error:
         err.print(f"[red]Error:[/red] {escape(str(error))}")

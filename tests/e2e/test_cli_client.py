@@ -177,3 +177,10 @@ def test_shell_completion_without_a_server_offers_nothing_quietly() -> None:
     offered = _complete("ipam network describe ", f"http://127.0.0.1:{free_port()}")
     assert offered.returncode == 0
     assert offered.stdout.strip() == "" and offered.stderr == ""
+
+
+def test_a_missing_or_bad_token_says_how_to_give_one(cli: Cli) -> None:
+    for token in (None, "ipam_" + "x" * 43):
+        message = Cli(cli.url, token)("network", "list").stderr
+        assert "(HTTP 401)" in message
+        assert "give a token with --token or IPAM_TOKEN" in message
