@@ -48,8 +48,6 @@ class Principal:
         return self.owns(project_id)
 
 
-LOCAL = Principal(subject="local", role=Role.admin)
-
 
 def visible_network(principal: Principal | None, document: dict[str, Any], network_id: str) -> None:
     """NetworkNotFoundError (404) when the principal may not see the network."""

@@ -99,11 +99,15 @@ def client(ipam: Ipam) -> Iterator[Any]:
 
     from api.app import create_app
 
+    with TestClient(create_app(ipam, follow=False), headers=admin_headers(ipam)) as test_client:
+        yield test_client
+
+
+def admin_headers(ipam: Ipam) -> dict[str, str]:
+    """The Authorization header of a new admin token of this store."""
     _, secret = ipam.tokens.issue(context=RequestContext.new(actor="tests"), subject="test-admin",
                                   role="admin")
-    with TestClient(create_app(ipam, follow=False),
-                    headers={"Authorization": f"Bearer {secret}"}) as test_client:
-        yield test_client
+    return {"Authorization": f"Bearer {secret}"}
 
 
 # the seed's super network (shared/seed/dual-stack-support.md)

@@ -13,20 +13,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.hardening import DEFAULT_MAX_BODY_BYTES
-from application.context import RequestContext
 from infrastructure.store import Ipam
+from tests.conftest import admin_headers
 from tests.e2e.test_http_errors import assert_error
 
 CSP = "default-src 'none'; frame-ancestors 'none'"
 PREFLIGHT = {"Access-Control-Request-Method": "PUT",
              "Access-Control-Request-Headers": "authorization, content-type"}
-
-
-def auth_headers(ipam: Ipam) -> dict[str, str]:
-    """What every request of an app built here carries (the one place that knows about tokens)."""
-    _, secret = ipam.tokens.issue(context=RequestContext.new(actor="tests"), subject="test-admin",
-                                  role="admin")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture
@@ -36,7 +29,7 @@ def serve(ipam: Ipam, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...,
         def build(**env: str) -> TestClient:
             for name, value in env.items():
                 monkeypatch.setenv(name, value)
-            client = TestClient(create_app(ipam, follow=False), headers=auth_headers(ipam))
+            client = TestClient(create_app(ipam, follow=False), headers=admin_headers(ipam))
             return stack.enter_context(client)
 
         yield build

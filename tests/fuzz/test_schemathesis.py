@@ -38,9 +38,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from application.context import RequestContext
-from infrastructure.store import Ipam, open_ipam
-from tests.conftest import SEED_PROJECT, SEED_SUPER
+from infrastructure.store import open_ipam
+from tests.conftest import SEED_PROJECT, SEED_SUPER, admin_headers
 
 SEED = 20260503
 EXAMPLES = 100  # per operation and run, in the fuzzing phase; the coverage phase adds its own
@@ -69,14 +68,6 @@ def _loaded(mode: GenerationMode) -> BaseSchema:
 valid = _loaded(GenerationMode.POSITIVE)
 # health takes no input at all (no parameter, no body, no token): there is nothing to break
 invalid = _loaded(GenerationMode.NEGATIVE).exclude(path="/v1/health")
-
-
-def auth_headers(ipam: Ipam) -> dict[str, str]:
-    """The headers every request carries: an admin token of this store (the one place to change
-    how the fuzzer logs in)."""
-    _, secret = ipam.tokens.issue(context=RequestContext.new(actor="fuzz"), subject="fuzz-admin",
-                                  role="admin")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def _prefix(address: IPv4Address | IPv6Address, length: int) -> str:
@@ -202,7 +193,7 @@ def target(tmp_path: Any) -> Iterator[Target]:
     network of the seed's project and two IPs in it."""
     ipam = open_ipam(f"sqlite:///{tmp_path / 'ipam.db'}")
     app = create_app(ipam, follow=False)
-    headers = auth_headers(ipam)
+    headers = admin_headers(ipam)
     with TestClient(app, headers=headers) as http:
         _expect(http.put("/v1/network", json=SEED_SUPER), 201)
         _expect(http.put("/v1/network", json=EXTERNAL), 201)
