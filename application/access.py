@@ -21,11 +21,13 @@ from domain.token import Role
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: the token's subject, role and projects (None: every project)."""
+    """An authenticated caller: the token's subject, role and projects (None: every project),
+    and the credential it came with (`token:<id>`): idempotency keys are that credential's."""
 
     subject: str
     role: Role
     projects: frozenset[str] | None = None
+    credential: str = ""
 
     def require(self, role: Role, action: str) -> None:
         """ForbiddenError (403) unless the role is at least `role`."""
@@ -47,6 +49,11 @@ class Principal:
     def sees_ip(self, project_id: str) -> bool:
         return self.owns(project_id)
 
+    @property
+    def bound(self) -> bool:
+        """Bound to projects: partition infrastructure (private supers, underlays, networks
+        without a project, chosen VRF ids) is not its to create."""
+        return self.projects is not None
 
 
 def visible_network(principal: Principal | None, document: dict[str, Any], network_id: str) -> None:

@@ -7,6 +7,8 @@ the answer is exact and consumption is included.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -45,21 +47,23 @@ class Audit:
         if scope is not None and not scope.principal.sees_network(
                 scope.network_project(network_id, None)):
             raise NetworkNotFoundError(f'network with id "{network_id}" not found')
-        return _scoped(history.network_history(aggregate_id, query), scope)
+        return _scoped(lambda q: history.network_history(aggregate_id, q), query, scope)
 
     def ip_history(self, address: str, query: HistoryQuery,
                    principal: Principal | None = None) -> HistoryPage:
         """Every acquisition, update and release of an address, across networks and time (of
         the principal's projects only, when it is bound to some)."""
         history = self._history()
-        return _scoped(history.ip_history(str(parse_address(address)), query),
+        canonical = str(parse_address(address))
+        return _scoped(lambda q: history.ip_history(canonical, q), query,
                        Scope.of(principal, history))
 
     def prefix_history(self, cidr: str, query: HistoryQuery,
                        principal: Principal | None = None) -> HistoryPage:
         """Everything that touched addresses inside the CIDR (a strict, canonical prefix)."""
         history = self._history()
-        return _scoped(history.prefix_history(str(parse_prefix(cidr)), query),
+        canonical = str(parse_prefix(cidr))
+        return _scoped(lambda q: history.prefix_history(canonical, q), query,
                        Scope.of(principal, history))
 
     def get_network_at(
@@ -169,12 +173,18 @@ class Scope:
         return project
 
     def allocation_project(self, address: str, allocation_uuid: str) -> str | None:
-        if allocation_uuid not in self._allocations:
-            page = self.history.ip_history(address, HistoryQuery(limit=1000, types=("IPAcquired",),
-                                                                 ascending=False))
+        """The project of an acquisition of the address (None when there was none): the
+        address's acquisitions are read newest first, page by page, until it is found."""
+        cursor: int | None = None
+        while allocation_uuid not in self._allocations:
+            page = self.history.ip_history(address, HistoryQuery(
+                limit=1000, types=("IPAcquired",), ascending=False, cursor=cursor))
             for event in page.events:
                 self._allocations.setdefault(event["facts"]["allocation_uuid"],
                                              event["facts"]["project_id"])
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
         return self._allocations.get(allocation_uuid)
 
     def project_of(self, event: dict[str, Any]) -> str | None:
@@ -197,9 +207,27 @@ class Scope:
         return self.principal.sees_network(project)
 
 
-def _scoped(page: HistoryPage, scope: Scope | None) -> HistoryPage:
-    """The page with what the scope may not see left out; the cursor goes on from the page's end,
-    so a page may hold fewer events than asked for."""
+SCAN = 500  # events read per round while looking for the ones a scope may see
+
+
+def _scoped(fetch: Callable[[HistoryQuery], HistoryPage], query: HistoryQuery,
+            scope: Scope | None) -> HistoryPage:
+    """A page of the events the scope may see. The log is read on past what it may not see
+    until the page is full, and the cursor is the position of the page's last event, so a
+    cursor never points at, and an empty page never hides, another project's events: a page
+    short of `limit` is the last one (`next` is None)."""
     if scope is None:
-        return page
-    return HistoryPage([e for e in page.events if scope.sees(e)], page.next_cursor)
+        return fetch(query)
+    visible: list[dict[str, Any]] = []
+    cursor = query.cursor
+    while True:
+        page = fetch(replace(query, cursor=cursor, limit=max(query.limit, SCAN)))
+        for event in page.events:
+            if scope.sees(event):
+                visible.append(event)
+                if len(visible) > query.limit:
+                    shown = visible[: query.limit]
+                    return HistoryPage(shown, shown[-1]["position"])
+        if page.next_cursor is None:
+            return HistoryPage(visible, None)
+        cursor = page.next_cursor

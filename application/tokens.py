@@ -158,7 +158,8 @@ class Tokens:
         if not token.matches(digest):
             raise UnauthenticatedError("invalid token")
         projects = frozenset(token.projects) if token.projects else None
-        principal = Principal(subject=token.subject, role=Role(token.role), projects=projects)
+        principal = Principal(subject=token.subject, role=Role(token.role), projects=projects,
+                              credential=f"token:{token.id}")
         if token.revoked_at is not None:
             self._revoked.add(digest)
         entry = (token.digest, principal, token.expires_at)

@@ -151,14 +151,19 @@ def fill(ipam: Ipam, sizes: Sizes, batch: int, rng: random.Random) -> Fill:
             if free and (roll < 0.25 or len(free) + len(fixed) >= cap[network_id]):
                 index = rng.randrange(len(free))
                 free[index], free[-1] = free[-1], free[index]
-                network.release_ip(free.pop(), ctx)
+                address = free.pop()
+                held = network.ip_facts(address)
+                assert held is not None
+                network.release_ip(address, ctx, allocation_uuid=held.allocation_uuid,
+                                   project_id=held.project_id)
             elif (free or fixed) and roll < 0.45:
                 address = rng.choice(free if free and (not fixed or roll < 0.42) else fixed)
                 facts = network.ip_facts(address)
                 assert facts is not None
                 current = facts.type
                 network.update_ip(
-                    address, name=f"host-{rng.randrange(10_000)}", description=None,
+                    address, allocation_uuid=facts.allocation_uuid, project_id=facts.project_id,
+                    name=f"host-{rng.randrange(10_000)}", description=None,
                     ip_type="static" if roll < 0.30 else current,
                     tags=[f"role={rng.choice(('web', 'db', 'cache'))}"], context=ctx,
                 )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from typing import TypeAlias
 
 from domain.errors import InvalidRequestError
+from domain.identifiers import shown
 
 Prefix: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -70,22 +72,34 @@ def parse_family_lengths(lengths: dict[str, int], what: str) -> dict[Family, int
     return parsed
 
 
+IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_LENGTH = re.compile(r"0|[1-9][0-9]{0,2}")
+
+
 def parse_prefix(text: str) -> Prefix:
-    """Parse a CIDR strictly: a mask is required and host bits must be zero.
+    """Parse a CIDR strictly: a prefix length in decimal without a leading zero (no `/024`,
+    no netmask), and host bits zero. An IPv4-mapped IPv6 prefix (`::ffff:10.0.0.1/128`) is
+    refused: it would name IPv4 addresses a second time.
 
     Raises InvalidRequestError naming the prefix, with the canonical form when only
     host bits are wrong.
     """
-    if not isinstance(text, str) or "/" not in text or "%" in text or text != text.strip():
-        raise InvalidRequestError(f'given prefix "{text}" is not a valid CIDR')
+    if (not isinstance(text, str) or "%" in text or text != text.strip()
+            or not _LENGTH.fullmatch(text.rpartition("/")[2]) or "/" not in text):
+        raise InvalidRequestError(f'given prefix {shown(str(text))} is not a valid CIDR')
     try:
-        return ipaddress.ip_network(text, strict=True)
+        parsed = ipaddress.ip_network(text, strict=True)
     except ValueError:
-        pass
+        parsed = None
+    if isinstance(parsed, ipaddress.IPv6Network) and parsed.subnet_of(IPV4_MAPPED):
+        raise InvalidRequestError(
+            f'given prefix "{text}" is an IPv4-mapped IPv6 prefix, give the IPv4 prefix instead')
+    if parsed is not None:
+        return parsed
     try:
         loose = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise InvalidRequestError(f'given prefix "{text}" is not a valid CIDR') from None
+        raise InvalidRequestError(f'given prefix {shown(text)} is not a valid CIDR') from None
     raise InvalidRequestError(
         f'expecting canonical form of prefix "{text}", please specify it as "{loose}"'
     )
@@ -97,11 +111,11 @@ def parse_address(text: str) -> Address:
     Raises InvalidRequestError when it does not parse.
     """
     if not isinstance(text, str) or "%" in text or text != text.strip():
-        raise InvalidRequestError(f'given ip "{text}" is not a valid ip address')
+        raise InvalidRequestError(f'given ip {shown(str(text))} is not a valid ip address')
     try:
         return ipaddress.ip_address(text)
     except ValueError:
-        raise InvalidRequestError(f'given ip "{text}" is not a valid ip address') from None
+        raise InvalidRequestError(f'given ip {shown(str(text))} is not a valid ip address') from None
 
 
 def canonical_address(text: str) -> str:

@@ -468,11 +468,23 @@ class Network(Aggregate):
         )
         return self.pending_events[-1]  # type: ignore[return-value]
 
-    def release_ip(self, address: str, context: dict[str, Any]) -> IPReleased:
-        """Release an acquired address. An IP with a machine tag cannot be freed (400)."""
+    def held_by(self, address: str, allocation_uuid: str, project_id: str) -> IPFacts:
+        """The facts of the address, when it is still held by the allocation a write was
+        authorised for. IPNotFoundError (404) otherwise: when it was released, or released and
+        acquired again (by another project, perhaps) since the caller looked, a write must not
+        land on whoever holds it now."""
         facts = self.ips.get(address)
-        if facts is None:
-            raise IPNotFoundError(f"ip {address} not found")
+        if (facts is None or facts.allocation_uuid != allocation_uuid
+                or facts.project_id != project_id):
+            raise IPNotFoundError(f'ip with address "{address}" not found')
+        return facts
+
+    def release_ip(
+        self, address: str, context: dict[str, Any], *, allocation_uuid: str, project_id: str,
+    ) -> IPReleased:
+        """Release the address held by this allocation of this project (404 when it is not,
+        see `held_by`). An IP with a machine tag cannot be freed (400)."""
+        facts = self.held_by(address, allocation_uuid, project_id)
         if facts.machine_scoped:
             raise InvalidRequestError("ip with machine scope can not be deleted")
         pool = self.pool_of(parse_address(address))
@@ -484,13 +496,15 @@ class Network(Aggregate):
         return self.pending_events[-1]  # type: ignore[return-value]
 
     def update_ip(
-        self, address: str, *, name: str | None, description: str | None, ip_type: str,
-        tags: list[str] | None, context: dict[str, Any],
+        self, address: str, *, allocation_uuid: str, project_id: str, name: str | None,
+        description: str | None, ip_type: str | None, tags: list[str] | None,
+        context: dict[str, Any],
     ) -> IPUpdated:
-        """Change an IP's name, description, type or tags; static never becomes ephemeral."""
-        facts = self.ips.get(address)
-        if facts is None:
-            raise IPNotFoundError(f"ip {address} not found")
+        """Change the name, description, type (None or "": unchanged) or tags of the address
+        held by this allocation of this project (404 when it is not, see `held_by`); static
+        never becomes ephemeral."""
+        facts = self.held_by(address, allocation_uuid, project_id)
+        ip_type = ip_type or facts.type
         if ip_type not in IP_TYPES:
             raise InvalidRequestError(f'ip type "{ip_type}" is invalid, must be ephemeral or static')
         if facts.type == "static" and ip_type == "ephemeral":

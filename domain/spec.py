@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv6Network
 
-from domain.addressing import Family, Prefix, parse_family_lengths, parse_prefix
+from domain.addressing import IPV4_MAPPED, Family, Prefix, parse_family_lengths, parse_prefix
 from domain.errors import InvalidRequestError
 
 VRF_MIN, VRF_MAX = 1, 131072
@@ -36,6 +37,18 @@ class NetworkSpec:
 def parse_prefixes(texts: Iterable[str]) -> list[Prefix]:
     """Parse prefixes strictly, in order; the first bad one raises."""
     return [parse_prefix(t) for t in texts]
+
+
+def check_managed(prefixes: list[Prefix]) -> list[Prefix]:
+    """A managed prefix may not hold IPv4-mapped IPv6 addresses (`::/64` does): each would be
+    an IPv4 address handed out a second time under another name. Destination prefixes (`::/0`)
+    are routes, not managed space, and are not checked."""
+    for prefix in prefixes:
+        if isinstance(prefix, IPv6Network) and prefix.overlaps(IPV4_MAPPED):
+            raise InvalidRequestError(
+                f'given prefix "{prefix}" holds the IPv4-mapped IPv6 addresses {IPV4_MAPPED}, '
+                "which name IPv4 addresses a second time")
+    return prefixes
 
 
 def families_of(prefixes: Iterable[Prefix]) -> list[Family]:
@@ -121,6 +134,7 @@ def validate_new_network(
         )
     lengths = parse_family_lengths(default_child_prefix_length or {}, "defaultchildprefixlength")
     parsed = parse_prefixes(prefixes)
+    check_managed(parsed)
     destinations = parse_prefixes(destination_prefixes)
     check_destination_families(destinations, parsed)
     if private_super:

@@ -103,9 +103,9 @@ def test_replaying_events_reproduces_the_same_state() -> None:
     for _ in range(3):
         parent.acquire_ip(project_id="proj", allocation_uuid="u", address_family=Family.IPV6,
                           context=CONTEXT)
-    parent.release_ip("2001:db8:0:10::2", CONTEXT)
-    parent.update_ip("2001:db8:0:10::3", name="db", description=None, ip_type="static",
-                     tags=["x"], context=CONTEXT)
+    parent.release_ip("2001:db8:0:10::2", CONTEXT, allocation_uuid="u", project_id="proj")
+    parent.update_ip("2001:db8:0:10::3", allocation_uuid="u", project_id="proj", name="db",
+                     description=None, ip_type="static", tags=["x"], context=CONTEXT)
 
     rebuilt = replay(recorded(parent))
     assert state(rebuilt) == state(parent)

@@ -1,0 +1,324 @@
+"""Network commands: create, update, delete, and carve child networks from a partition's super.
+
+Each one loads the aggregates it touches, checks who may act on what it loaded (never on a read
+model that may have moved on since), lets the domain decide, and saves in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+from application.access import Principal, visible_network
+from application.context import RequestContext
+from application.views import network_view
+from application.writes import WriteApplication, idempotent, retrying
+from domain.addressing import Family, parse_family, parse_family_lengths
+from domain.errors import (
+    AlreadyExistsError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from domain.identifiers import check_id, check_optional_id
+from domain.network import Network
+from domain.spec import (
+    check_child_lengths,
+    check_destination_families,
+    check_managed,
+    parse_prefixes,
+    validate_new_network,
+)
+from domain.token import Role
+
+
+def check_infrastructure(principal: Principal | None, attributes: dict[str, Any]) -> None:
+    """A principal bound to projects creates networks of its projects only: private supers,
+    underlays, networks without a project and chosen VRF ids shape the partition for every
+    project, so they are for principals bound to none (ForbiddenError, 403)."""
+    if principal is None or not principal.bound:
+        return
+    kinds = [("a private super network", bool(attributes.get("private_super"))),
+             ("an underlay network", bool(attributes.get("underlay"))),
+             ("a network without a project", not attributes.get("project_id")),
+             ("a network with a chosen vrf", bool(attributes.get("vrf")))]
+    for kind, asked in kinds:
+        if asked:
+            raise ForbiddenError(
+                f"{principal.subject} is bound to projects and may not create {kind}: "
+                "that takes an admin bound to no project")
+
+
+class NetworkCommands(WriteApplication):
+    """The network use cases."""
+
+    @idempotent
+    def create_network(
+        self, *, context: RequestContext, network_id: str = "", prefixes: list[str],
+        parent_id: str = "", **attributes: Any,
+    ) -> dict[str, Any]:
+        """Create a network (SPEC 2). Raises InvalidRequestError (400), AlreadyExistsError and
+        OverlapError (409), ForbiddenError (403) below the admin role."""
+        if context.principal is not None:
+            context.principal.require(Role.admin, "create networks")
+            check_infrastructure(context.principal, attributes)
+            context.principal.require_project(attributes.get("project_id") or "", "create networks")
+        if network_id:
+            check_id(network_id, "network id")
+        check_optional_id(attributes.get("partition_id") or "", "partitionid")
+        check_optional_id(attributes.get("project_id") or "", "projectid")
+        if parent_id:
+            raise InvalidRequestError(
+                "parentnetworkid can not be set on create, allocate child networks with "
+                "/v1/network/allocate"
+            )
+        return self._create_network(
+            context=context, network_id=network_id or str(uuid4()), prefixes=prefixes,
+            **attributes,
+        )
+
+    @retrying
+    def _create_network(
+        self, *, context: RequestContext, network_id: str, prefixes: list[str], **attributes: Any
+    ) -> dict[str, Any]:
+        ctx = context.as_event_field()
+        namespace = self._namespace(ctx)
+        partition_id = attributes.get("partition_id", "")
+        spec = validate_new_network(
+            network_id=network_id, prefixes=prefixes,
+            private_super_of_partition=namespace.private_super_of(partition_id)
+            if attributes.get("private_super") else None,
+            **attributes,
+        )
+        existing = self._network_or_none(network_id)
+        if existing is not None and not existing.deleted:
+            raise AlreadyExistsError("entity already exists")
+        namespace.claim(network_id, list(spec.prefixes), ctx)
+        if spec.private_super:
+            namespace.register_private_super(spec.partition_id, network_id, ctx)
+        touched: list[Any] = [namespace]
+        if spec.vrf is not None:
+            pool = self._vrf_pool(ctx)
+            pool.reserve(spec.vrf, network_id, spec.vrf_shared, ctx)
+            touched.append(pool)
+        attributes = dict(
+            name=spec.name, description=spec.description, partition_id=spec.partition_id,
+            project_id=spec.project_id, parent_id=None,
+            destination_prefixes=list(spec.destination_prefixes),
+            additional_announcable_cidrs=list(spec.additional_announcable_cidrs),
+            default_child_prefix_length=spec.default_child_prefix_length,
+            private_super=spec.private_super, underlay=spec.underlay, nat=spec.nat,
+            shared=spec.shared, vrf=spec.vrf, vrf_shared=spec.vrf_shared, labels=spec.labels,
+        )
+        if existing is not None:
+            network = existing
+            network.recreate(prefixes=list(spec.prefixes), context=ctx, **attributes)
+        else:
+            network = Network.create(
+                network_id=network_id, prefixes=list(spec.prefixes), context=ctx, **attributes
+            )
+        return self._commit(network_view(network), *touched, network)
+
+    @idempotent
+    @retrying
+    def update_network(
+        self, network_id: str, *, context: RequestContext, force: bool = False,
+        name: str | None = None, description: str | None = None,
+        labels: dict[str, str] | None = None, shared: bool | None = None,
+        destination_prefixes: list[str] | None = None,
+        additional_announcable_cidrs: list[str] | None = None,
+        default_child_prefix_length: dict[str, int] | None = None,
+        prefixes: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Update a network (SPEC 5). Raises InvalidRequestError (400), NetworkNotFoundError
+        (404), OverlapError and InUseError (409), ForbiddenError (403) below the admin role."""
+        principal = context.principal
+        if principal is not None:
+            principal.require(Role.admin, "update networks")
+        ctx = context.as_event_field()
+        network = self._network(network_id)
+        if principal is not None:
+            visible_network(principal, {"project_id": network.project_id}, network_id)
+            principal.require_project(network.project_id, "update networks")
+        if shared is False and network.shared:
+            raise InvalidRequestError(
+                "once a network is marked as shared it is not possible to unshare it"
+            )
+        new_prefixes = network.prefixes
+        if prefixes is not None:
+            parsed = [str(p) for p in check_managed(parse_prefixes(prefixes))]
+            if network.is_child and parsed != network.prefixes:
+                raise InvalidRequestError("the prefixes of a child network can not be changed")
+            if not parsed:
+                raise InvalidRequestError("no prefixes given")
+            new_prefixes = list(dict.fromkeys(parsed))
+        parsed_new = parse_prefixes(new_prefixes)
+        destinations = parse_prefixes(
+            destination_prefixes if destination_prefixes is not None
+            else network.destination_prefixes
+        )
+        check_destination_families(destinations, parsed_new)
+        lengths = None
+        if default_child_prefix_length == {} and not network.private_super:
+            default_child_prefix_length = None  # an empty map on a plain network sets nothing
+        if default_child_prefix_length is not None:
+            if not network.private_super:
+                raise InvalidRequestError(
+                    "defaultchildprefixlength can only be set for privatesuper networks"
+                )
+            lengths = parse_family_lengths(default_child_prefix_length, "defaultchildprefixlength")
+        if network.private_super:
+            check_child_lengths(lengths if lengths is not None else network.child_lengths(), parsed_new)
+        announcable = None
+        if additional_announcable_cidrs is not None:
+            announcable = [str(p) for p in parse_prefixes(additional_announcable_cidrs)]
+            if announcable and not network.private_super:
+                raise InvalidRequestError(
+                    "additionalannouncablecidrs can only be set in a private super network"
+                )
+            removed = set(network.additional_announcable_cidrs) - set(announcable)
+            if removed and not force:
+                raise InvalidRequestError(
+                    "you are trying to remove the additionalannouncablecidrs "
+                    f"{','.join(sorted(removed))}, this requires force=true"
+                )
+        touched: list[Any] = [network]
+        removed_prefixes = [p for p in network.prefixes if p not in new_prefixes]
+        added_prefixes = [p for p in new_prefixes if p not in network.prefixes]
+        for prefix in removed_prefixes:
+            network.remove_prefix(prefix, ctx)
+        if (added_prefixes or removed_prefixes) and not network.is_child:
+            namespace = self._namespace(ctx)
+            namespace.release(network.network_id, removed_prefixes, ctx)
+            namespace.claim(network.network_id, added_prefixes, ctx)
+            touched.append(namespace)
+        for prefix in added_prefixes:
+            network.add_prefix(prefix, ctx)
+        network.update(
+            ctx, name=name, description=description, labels=labels, shared=shared,
+            destination_prefixes=[str(p) for p in destinations]
+            if destination_prefixes is not None else None,
+            additional_announcable_cidrs=announcable,
+            default_child_prefix_length={f.value: n for f, n in lengths.items()}
+            if lengths is not None else None,
+        )
+        return self._commit(network_view(network), *touched)
+
+    @idempotent
+    @retrying
+    def delete_network(
+        self, network_id: str, *, context: RequestContext, only_child: bool = False
+    ) -> dict[str, Any]:
+        """Delete a network; a child's prefixes go back to its super and its VRF to the pool.
+        Raises NetworkNotFoundError (404), InUseError (409) and, with `only_child`,
+        InvalidRequestError for a network that is not a child. Freeing a child takes the editor
+        role and one of its projects, deleting takes the admin role (ForbiddenError, 403)."""
+        principal = context.principal
+        if principal is not None:
+            principal.require(Role.editor if only_child else Role.admin,
+                              "free child networks" if only_child else "delete networks")
+        ctx = context.as_event_field()
+        network = self._network(network_id)
+        if principal is not None:
+            visible_network(principal, {"project_id": network.project_id}, network_id)
+            principal.require_project(network.project_id,
+                                      "free networks" if only_child else "delete networks")
+        if only_child and not network.is_child:
+            raise InvalidRequestError(f"network {network_id} is not a child network")
+        view = network_view(network)
+        network.delete(ctx)
+        touched: list[Any] = [network]
+        if network.is_child:
+            assert network.parent_id is not None
+            parent = self._network_or_none(network.parent_id)
+            if parent is not None and not parent.deleted:
+                parent.release_child(network_id, network.vrf, ctx)
+                touched.append(parent)
+        else:
+            namespace = self._namespace(ctx)
+            namespace.release(network_id, network.prefixes, ctx)
+            namespace.unregister_private_super(network.partition_id, network_id, ctx)
+            touched.append(namespace)
+        if network.vrf is not None:
+            pool = self._vrf_pool(ctx)
+            pool.release(network.vrf, network_id, network.vrf_shared, ctx)
+            touched.append(pool)
+        return self._commit(view, *touched)
+
+    @idempotent
+    def allocate_child_network(
+        self, *, context: RequestContext, partition_id: str, project_id: str, name: str = "",
+        description: str = "", labels: dict[str, str] | None = None, shared: bool = False,
+        nat: bool = False, destination_prefixes: list[str] | None = None,
+        length: dict[str, int] | None = None, address_family: str | None = None,
+    ) -> dict[str, Any]:
+        """Carve a child network out of the partition's private super (SPEC 3), all or
+        nothing. Raises InvalidRequestError (400), NotFoundError (404), ExhaustedError (409),
+        ForbiddenError (403) below the editor role or for a project not the principal's."""
+        if context.principal is not None:
+            context.principal.require(Role.editor, "allocate child networks")
+            context.principal.require_project(project_id, "allocate child networks")
+        if not partition_id:
+            raise InvalidRequestError("partitionid should not be empty")
+        if not project_id:
+            raise InvalidRequestError("projectid should not be empty")
+        check_id(project_id, "projectid")
+        family = parse_family(address_family) if address_family else None
+        requested = parse_family_lengths(length or {}, "length")
+        destinations = [str(p) for p in parse_prefixes(destination_prefixes or [])]
+        return self._allocate_child(
+            context=context, principal=context.principal, child_id=str(uuid4()),
+            partition_id=partition_id,
+            project_id=project_id, name=name, description=description, labels=labels or {},
+            shared=shared, nat=nat, destinations=destinations, requested=requested,
+            family=family,
+        )
+
+    @retrying
+    def _allocate_child(
+        self, *, context: RequestContext, principal: Principal | None, child_id: str,
+        partition_id: str, project_id: str, name: str, description: str,
+        labels: dict[str, str], shared: bool, nat: bool, destinations: list[str],
+        requested: dict[Family, int], family: Family | None,
+    ) -> dict[str, Any]:
+        ctx = context.as_event_field()
+        super_id = self._namespace(ctx).private_super_of(partition_id)
+        missing = NotFoundError(f'no private super network found for partition "{partition_id}"')
+        if super_id is None:
+            raise missing
+        parent = self._network(super_id)
+        if principal is not None and not principal.sees_network(parent.project_id):
+            raise missing  # another project's super: carving from it is not this caller's
+        present = parent.families()
+        for fam in requested:
+            if fam not in present:
+                raise InvalidRequestError(
+                    f"no prefix of addressfamily {fam.value} in network {super_id}"
+                )
+        lengths = {f: n for f, n in parent.child_lengths().items() if f in present}
+        lengths.update(requested)
+        if family is not None:
+            # SPEC 3.3; `lengths` only holds families the super has prefixes of
+            if family not in lengths:
+                raise InvalidRequestError(
+                    f"addressfamily {family.value} specified, but no childprefixlength for "
+                    "this addressfamily"
+                )
+        chosen = parent.choose_child_prefixes(lengths, family)
+        pool = self._vrf_pool(ctx)
+        vrf = pool.reserve_lowest(child_id, ctx)
+        parent.allocate_child(
+            child_id=child_id, prefixes=chosen, vrf=vrf, project_id=project_id, name=name,
+            requested_lengths={f.value: n for f, n in requested.items()},
+            address_family=family.value if family else None, context=ctx,
+        )
+        child = Network.create(
+            network_id=child_id, prefixes=chosen, context=ctx, name=name,
+            description=description, partition_id=parent.partition_id, project_id=project_id,
+            parent_id=super_id, destination_prefixes=destinations,
+            additional_announcable_cidrs=[], default_child_prefix_length={},
+            private_super=False, underlay=False, nat=nat, shared=shared, vrf=vrf,
+            vrf_shared=False, labels=labels,
+        )
+        return self._commit(network_view(child), parent, pool, child)
+

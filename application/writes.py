@@ -1,0 +1,204 @@
+"""How every command writes: load, let the domain decide, save every touched aggregate in one
+transaction; again from a fresh load when a concurrent save won; at most once per idempotency key.
+
+A concurrent change to a touched aggregate makes the save fail as a whole; the command is then
+run again from a fresh load, a bounded number of times. A write that was authorised against a
+read model names what it was authorised for (an allocation, a version), and the aggregate refuses
+when that is no longer what it holds: the decision is made where the state is.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, OperationalError
+
+from application.context import RequestContext
+from application.ports import ReadModel
+from domain.errors import ConcurrentUpdateError, IdempotencyMismatchError, NetworkNotFoundError
+from domain.idempotency import IdempotentRequest, request_uuid
+from domain.namespace import Namespace, VrfPool, namespace_uuid, vrf_pool_uuid
+from domain.network import Network, network_uuid
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MAX_ATTEMPTS = 40
+
+
+class Replayed(Exception):
+    """The request was made before with the same idempotency key: here is its first result."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("replayed")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class PendingKey:
+    """The idempotency key of the write this thread is making, and whose key it is."""
+
+    record_id: UUID
+    key: str
+    subject: str
+    credential: str
+    fingerprint: str
+    context: dict[str, Any]
+
+    @classmethod
+    def of(cls, context: RequestContext, key: str) -> PendingKey:
+        """Keys are the credential's (one token): in-process callers without a principal
+        share one space per actor."""
+        principal = context.principal
+        credential = principal.credential if principal is not None and principal.credential \
+            else f"local:{context.actor}"
+        return cls(request_uuid(credential, key), key, context.actor, credential,
+                   context.fingerprint, context.as_event_field())
+
+
+def retrying(command: Callable[P, R]) -> Callable[P, R]:
+    """Run the command again from a fresh load when a concurrent save won the race. Each attempt
+    first looks for the request's idempotency record: a duplicate that lost the race finds the
+    first result there instead of changing anything again."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        delay = 0.0005
+        app: WriteApplication = args[0]  # type: ignore[assignment]
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                app._replay_if_recorded()
+                return command(*args, **kwargs)
+            except IntegrityError:
+                # another writer saved a newer version of a touched aggregate first
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 0.05)
+            except OperationalError as error:
+                # SQLite's file lock stayed busy (several processes on one file)
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 0.05)
+        raise ConcurrentUpdateError(
+            "the change collided with concurrent changes too often, please retry"
+        )
+
+    return wrapper
+
+
+def idempotent(command: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
+    """A write that honours the context's idempotency key: the first result is recorded with the
+    change, in its transaction; the same key again from the same credential returns that result
+    without a second change (before anything is read, so a free replayed after the IP is gone
+    still answers as the first time); the same key for a different request is
+    IdempotencyMismatchError (422)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        app: WriteApplication = args[0]  # type: ignore[assignment]
+        context = kwargs["context"]
+        assert isinstance(context, RequestContext)
+        if not context.idempotency_key:
+            return command(*args, **kwargs)
+        app._pending.key = PendingKey.of(context, context.idempotency_key)
+        try:
+            app._replay_if_recorded()
+            return command(*args, **kwargs)
+        except Replayed as replay:
+            return replay.result
+        finally:
+            app._pending.key = None
+
+    return wrapper
+
+
+class _Pending(threading.local):
+    key: PendingKey | None = None
+
+
+class WriteApplication(Application[UUID]):
+    """The write path the commands share: loading, one transaction per change, idempotency
+    records, and one lock per network for this process's acquisitions."""
+
+    read_model: ReadModel | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._network_locks: dict[str, threading.Lock] = {}
+        self._network_locks_guard = threading.Lock()
+        self._pending = _Pending()
+
+    def _replay_if_recorded(self) -> None:
+        """Replayed with the first result when this thread's idempotency key was used before
+        by the same credential for the same request; IdempotencyMismatchError (422) when for
+        another one."""
+        pending = self._pending.key
+        if pending is None:
+            return
+        try:
+            record: IdempotentRequest = self.repository.get(pending.record_id)
+        except AggregateNotFoundError:
+            return
+        if record.credential != pending.credential or record.fingerprint != pending.fingerprint:
+            raise IdempotencyMismatchError(
+                f"the Idempotency-Key {pending.key!r} was used before for a different request")
+        raise Replayed(record.result)
+
+    def _commit(self, result: dict[str, Any], *aggregates: Any) -> dict[str, Any]:
+        """Save the touched aggregates in one transaction, with the idempotency record of the
+        request when it has a key; return the result."""
+        pending = self._pending.key
+        if pending is not None:
+            aggregates = (*aggregates, IdempotentRequest.record(
+                key=pending.key, subject=pending.subject, credential=pending.credential,
+                fingerprint=pending.fingerprint, result=result, context=pending.context))
+        self.save(*aggregates)
+        return result
+
+    def _network_lock(self, network_id: str) -> threading.Lock:
+        """One lock per network for this process's acquisitions: threads of one process
+        queue instead of colliding and retrying; other processes still race optimistically."""
+        with self._network_locks_guard:
+            return self._network_locks.setdefault(network_id, threading.Lock())
+
+    def _read(self) -> ReadModel:
+        assert self.read_model is not None, "no read model attached"
+        self.read_model.catch_up()
+        return self.read_model
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def _network(self, network_id: str) -> Network:
+        try:
+            network: Network = self.repository.get(network_uuid(network_id))
+        except AggregateNotFoundError:
+            raise NetworkNotFoundError(f'network with id "{network_id}" not found') from None
+        if network.deleted:
+            raise NetworkNotFoundError(f'network with id "{network_id}" not found')
+        return network
+
+    def _network_or_none(self, network_id: str) -> Network | None:
+        try:
+            return self.repository.get(network_uuid(network_id))
+        except AggregateNotFoundError:
+            return None
+
+    def _namespace(self, ctx: dict[str, Any]) -> Namespace:
+        try:
+            return self.repository.get(namespace_uuid())
+        except AggregateNotFoundError:
+            return Namespace.start(ctx)
+
+    def _vrf_pool(self, ctx: dict[str, Any]) -> VrfPool:
+        try:
+            return self.repository.get(vrf_pool_uuid())
+        except AggregateNotFoundError:
+            return VrfPool.start(ctx)
