@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import auth, errors, hardening, history, ips, networks
+from api import auth, errors, hardening, history, ips, logs, networks
 from api.deps import request_id_from
 from api.schemas import HealthResponse, HTTPErrorResponse
 from application.context import RequestContext
@@ -70,6 +70,7 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.install()
         owned = ipam is None
         app.state.ipam = ipam or open_ipam()
         if owned:
@@ -85,6 +86,9 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         description="Event-sourced IPAM for dual-stack networks, speaking metal-api v1.",
         version="0.1.0",
         lifespan=lifespan,
+        # no redirects: one would point at the request's Host header (hardening.py answers a
+        # path with a trailing slash as the path without it)
+        redirect_slashes=False,
     )
     if ipam is not None:
         app.state.ipam = ipam

@@ -141,6 +141,21 @@ class CorsMiddleware(CORSMiddleware):
         return refusal
 
 
+class TrailingSlashMiddleware:
+    """Answer `/v1/network/` as `/v1/network`, without a redirect: a redirect would be built
+    from the request's `Host` header, which the client chooses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            raw = scope.get("raw_path") or b""
+            scope = {**scope, "path": path.rstrip("/") or "/", "raw_path": raw.rstrip(b"/") or b"/"}
+        await self.app(scope, receive, send)
+
+
 def max_body_bytes() -> int:
     """`IPAM_MAX_BODY_BYTES`, else 1 MiB; raises ValueError when it is not a positive integer."""
     raw = os.environ.get("IPAM_MAX_BODY_BYTES", "").strip()
@@ -157,8 +172,9 @@ def cors_origins() -> list[str]:
 
 
 def install(app: FastAPI) -> None:
-    """Add the body limit, CORS when configured, and the security headers (outermost, so the
-    413 and CORS preflight answers carry them too)."""
+    """Add the trailing slash rewrite, the body limit, CORS when configured, and the security
+    headers (outermost, so the 413 and CORS preflight answers carry them too)."""
+    app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes())
     origins = cors_origins()
     if origins:

@@ -60,12 +60,15 @@ def serve(
     if database_url:
         os.environ["IPAM_DATABASE_URL"] = database_url
     os.environ["IPAM_FOLLOW"] = "1" if follow else "0"
+    # no `server` header: what software answers is nobody's business
     if workers > 1:
-        uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level=log_level)
+        uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level=log_level,
+                    server_header=False)
     else:
         from api.app import create_app
 
-        uvicorn.run(create_app(follow=follow), host=host, port=port, log_level=log_level)
+        uvicorn.run(create_app(follow=follow), host=host, port=port, log_level=log_level,
+                    server_header=False)
 
 
 @projections_app.command("run")
