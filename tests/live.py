@@ -91,15 +91,16 @@ def bearer(token: str) -> dict[str, str]:
 @contextmanager
 def ipam_serve(database_url: str, workdir: Path, args: Sequence[str] = ()) -> Iterator[Live]:
     """`ipam serve` on `database_url`, with an admin token issued first; yields it running.
-    Fails the test if the server logged a traceback."""
+    Its stderr and stdout (uvicorn's access log) go to `workdir/server-<port>.log`. Fails the
+    test if the server logged a traceback."""
     token = admin_token(database_url)
     port = free_port()
     log = workdir / f"server-{port}.log"
     env = {**os.environ, "IPAM_DATABASE_URL": database_url}
     process = subprocess.Popen(
         [str(BIN / "ipam"), "serve", "--port", str(port), "--log-level", "warning", *args],
-        cwd=workdir, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
+        cwd=workdir, env=env, start_new_session=True, stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     try:
         url = f"http://127.0.0.1:{port}"

@@ -106,6 +106,18 @@ MATRIX = [
     Row("create network of B", "PUT", "/v1/network",
         {"id": "{new_id}", "prefixes": ["{new_prefix}"], "projectid": B},
         (201, 403, 403, 403, 403, 403, 403)),
+    # partition infrastructure shapes every project's space: an admin bound to no project only
+    Row("create private super of A", "PUT", "/v1/network",
+        {"id": "{new_id}", "prefixes": ["{new_prefix}"], "projectid": A, "partitionid": "{new_id}",
+         "privatesuper": True, "defaultchildprefixlength": {"IPv4": 28}},
+        (201, 403, 403, 403, 403, 403, 403)),
+    Row("create underlay of A", "PUT", "/v1/network",
+        {"id": "{new_id}", "prefixes": ["{new_prefix}"], "projectid": A, "partitionid": "{new_id}",
+         "underlay": True},
+        (201, 403, 403, 403, 403, 403, 403)),
+    Row("create network of A with a vrf", "PUT", "/v1/network",
+        {"id": "{new_id}", "prefixes": ["{new_prefix}"], "projectid": A, "vrf": 4000},
+        (201, 403, 403, 403, 403, 403, 403)),
     Row("update super", "POST", "/v1/network", {"id": "{super}", "name": "x"},
         (200, 403, 403, 403, 403, 403, 403)),
     Row("update internet", "POST", "/v1/network", {"id": "{internet}", "name": "x"},
@@ -130,6 +142,9 @@ MATRIX = [
     Row("allocate child for B", "POST", "/v1/network/allocate",
         {"partitionid": PARTITION, "projectid": B},
         (201, 403, 403, 201, 403, 403, 201)),
+    Row("allocate child for A from a super of B", "POST", "/v1/network/allocate",
+        {"partitionid": "{new_partition_of_b}", "projectid": A},
+        (201, 404, 404, 201, 403, 403, 201)),
     Row("free child of A", "DELETE", "/v1/network/free/{new_child_a}", None,
         (200, 200, 200, 200, 403, 403, 200)),
     Row("free child of B", "DELETE", "/v1/network/free/{new_child_b}", None,
@@ -264,6 +279,14 @@ class World:
         prefix = self.ok("GET", f"/v1/network/{self.names[network]}")["prefixes"][0]
         return str(ipaddress.ip_network(prefix)[500 + next(self.counter)])
 
+    def partition_of(self, project: str, n: int) -> str:
+        """A new partition whose private super belongs to the project."""
+        partition = f"lab-{n}"
+        self.ok("PUT", "/v1/network", {
+            "id": f"super-{n}", "prefixes": [f"198.18.{n}.0/24"], "partitionid": partition,
+            "projectid": project, "privatesuper": True, "defaultchildprefixlength": {"IPv4": 28}})
+        return partition
+
     def make(self, name: str) -> str:
         """A fresh `new_...` target for one request, made by the set-up admin."""
         n = next(self.counter)
@@ -272,6 +295,7 @@ class World:
             "new_id": lambda: f"net-{n}",
             "new_prefix": lambda: f"172.16.{n}.0/24",
             "new_external": lambda: str(self.ok("PUT", "/v1/network", external)["id"]),
+            "new_partition_of_b": lambda: self.partition_of(B, n),
             "new_child_a": lambda: self.child(A),
             "new_child_b": lambda: self.child(B),
             "new_shared_b": lambda: self.child(B, shared=True),
@@ -394,6 +418,8 @@ NOT_TELLING: list[tuple[str, str, str, Any, str, str]] = [
     ("editor-a", "GET", "/v1/ip/{target}/history", None, "ip_b", MISSING_IP),
     ("editor-a", "POST", "/v1/ip", {"ipaddress": "{target}", "name": "x"}, "ip_b", MISSING_IP),
     ("editor-a", "DELETE", "/v1/ip/free/{target}", None, "ip_b", MISSING_IP),
+    ("editor-a", "POST", "/v1/network/allocate", {"partitionid": "{target}", "projectid": A},
+     "partition_b", "no-such-partition"),
 ]
 
 
@@ -401,6 +427,7 @@ def test_another_projects_network_or_ip_answers_as_if_it_did_not_exist(world: Wo
     """Status and body (the id aside) are those of a network or IP that never existed, so a
     principal bound to A learns nothing about B's: not that it exists, nor its versions."""
     world.names["gone_b"] = world.child(B)
+    world.names["partition_b"] = world.make("new_partition_of_b")
     world.ok("DELETE", f"/v1/network/free/{world.names['gone_b']}")
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -511,6 +538,49 @@ def test_prefix_history_shows_events_of_own_projects_and_without_project(world: 
             ("PrefixAdded", "shared_b"), ("IPAcquired", "ip_b_shared")}
     assert {who: {about(world, e) for e in events} for who, events in seen.items()} == {
         who: own if who in BOUND_TO_A else own | of_b for who in WHO}
+
+
+def walk(world: World, who: str, path: str, limit: int, order: str) -> list[dict[str, Any]]:
+    """Every event of a history, page by page; each page's `next` must be the position of its
+    last event, and only a full page may have one."""
+    events: list[dict[str, Any]] = []
+    cursor = ""
+    joiner = "&" if "?" in path else "?"
+    for _ in range(200):
+        page = world.ok("GET", f"{path}{joiner}limit={limit}&order={order}{cursor}", who=who)
+        events += page["events"]
+        if page["next"] is None:
+            return events
+        assert len(page["events"]) == limit, (who, path, page)
+        assert page["next"] == page["events"][-1]["position"], (who, path, page)
+        cursor = f"&cursor={page['next']}"
+    raise AssertionError(f"{path} did not end")
+
+
+def test_history_cursors_point_only_at_events_the_principal_sees(world: World) -> None:
+    """B's address churns between A's events: a principal bound to A walks every history page
+    by page and never gets a cursor (nor an empty page with a cursor) that tells where B's
+    events are; the walk returns exactly what one page returns."""
+    for _ in range(4):
+        address = world.acquire("child_b", B)
+        world.ok("DELETE", f"/v1/ip/free/{address}")
+        world.ok("POST", "/v1/ip", {"ipaddress": world.names["ip_b"], "name": f"b-{address}"})
+        world.acquire("child_a", A)
+    paths = ["/v1/prefix/history?cidr=10.0.0.0/16", "/v1/prefix/history?cidr=10.0.0.0/16&type=IPAcquired",
+             "/v1/network/{super}/history", "/v1/ip/{ip_b}/history", "/v1/ip/{ip_a}/history",
+             "/v1/network/{internet}/history?type=IPAcquired&type=IPReleased"]
+    for who in ("viewer-a", "editor-ab", "admin"):
+        for template in paths:
+            path = template.format_map(world.names)
+            joiner = "&" if "?" in path else "?"
+            whole = world.ok("GET", f"{path}{joiner}limit=1000", who=who)
+            assert whole["next"] is None
+            for limit, order in ((1, "asc"), (2, "desc"), (3, "asc")):
+                walked = walk(world, who, path, limit, order)
+                expected = whole["events"] if order == "asc" else whole["events"][::-1]
+                assert walked == expected, (who, path, limit, order)
+    hidden = world.ok("GET", f"/v1/ip/{world.names['ip_b']}/history?limit=1", who="viewer-a")
+    assert hidden == {"events": [], "next": None}
 
 
 # -- who did it --------------------------------------------------------------------------------
