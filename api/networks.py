@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import app_of, audit_of, context_of, moment, principal_of
-from api.routing import StrictQueryRoute
 from api.schemas import (
     ERROR_RESPONSES,
     NetworkAllocate,
@@ -18,9 +17,9 @@ from api.schemas import (
     reply,
 )
 from application.ports import NetworkFilter
-from domain.addressing import parse_family
+from domain.addressing import check_cidr, parse_family
 
-router = APIRouter(prefix="/v1/network", tags=["network"], route_class=StrictQueryRoute)
+router = APIRouter(prefix="/v1/network", tags=["network"])
 
 
 @router.get("", response_model=list[NetworkResponse], responses=ERROR_RESPONSES,
@@ -44,7 +43,7 @@ def create_network(body: NetworkCreate, request: Request) -> Response:
     """Create a network; a given id that exists already is a conflict."""
     doc = app_of(request).create_network(
         context=context_of(request, body), network_id=body.id, prefixes=body.prefixes,
-        parent_id=body.parentnetworkid, name=body.name, description=body.description,
+        name=body.name, description=body.description,
         partition_id=body.partitionid, project_id=body.projectid,
         destination_prefixes=body.destinationprefixes,
         additional_announcable_cidrs=body.additionalAnnouncableCIDRs,
@@ -90,8 +89,10 @@ def find_networks(body: NetworkFind, request: Request) -> Response:
     flt = NetworkFilter(
         id=body.id, name=body.name, partition_id=body.partitionid, project_id=body.projectid,
         parent_id=body.parentnetworkid, private_super=body.privatesuper,
-        underlay=body.underlay, nat=body.nat, vrf=body.vrf, prefixes=tuple(body.prefixes),
-        destination_prefixes=tuple(body.destinationprefixes), labels=body.labels,
+        underlay=body.underlay, nat=body.nat, vrf=body.vrf,
+        prefixes=tuple(check_cidr(p) for p in body.prefixes),
+        destination_prefixes=tuple(check_cidr(p) for p in body.destinationprefixes),
+        labels=body.labels,
         address_family=parse_family(body.addressfamily).value if body.addressfamily else None,
     )
     return reply([NetworkResponse.of(d) for d in app_of(request).list_networks(flt, principal_of(request))])

@@ -55,10 +55,13 @@ class NetworkCommands(WriteApplication):
     @idempotent
     def create_network(
         self, *, context: RequestContext, network_id: str = "", prefixes: list[str],
-        parent_id: str = "", **attributes: Any,
+        **attributes: Any,
     ) -> dict[str, Any]:
-        """Create a network (SPEC 2). Raises InvalidRequestError (400), AlreadyExistsError and
-        OverlapError (409), ForbiddenError (403) below the admin role."""
+        """Create a network (SPEC 2). `vrf` 0 means none. Raises InvalidRequestError (400),
+        AlreadyExistsError (409), OverlapError (422), ForbiddenError (403) below the admin
+        role."""
+        if not attributes.get("vrf"):
+            attributes["vrf"] = None
         if context.principal is not None:
             context.principal.require(Role.admin, "create networks")
             check_infrastructure(context.principal, attributes)
@@ -67,11 +70,6 @@ class NetworkCommands(WriteApplication):
             check_id(network_id, "network id")
         check_optional_id(attributes.get("partition_id") or "", "partitionid")
         check_optional_id(attributes.get("project_id") or "", "projectid")
-        if parent_id:
-            raise InvalidRequestError(
-                "parentnetworkid can not be set on create, allocate child networks with "
-                "/v1/network/allocate"
-            )
         return self._create_network(
             context=context, network_id=network_id or str(uuid4()), prefixes=prefixes,
             **attributes,
@@ -96,6 +94,8 @@ class NetworkCommands(WriteApplication):
         namespace.claim(network_id, list(spec.prefixes), ctx)
         if spec.private_super:
             namespace.register_private_super(spec.partition_id, network_id, ctx)
+        if spec.underlay and spec.partition_id:
+            namespace.register_underlay(spec.partition_id, network_id, ctx)
         touched: list[Any] = [namespace]
         if spec.vrf is not None:
             pool = self._vrf_pool(ctx)
@@ -130,8 +130,12 @@ class NetworkCommands(WriteApplication):
         default_child_prefix_length: dict[str, int] | None = None,
         prefixes: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Update a network (SPEC 5). Raises InvalidRequestError (400), NetworkNotFoundError
-        (404), OverlapError and InUseError (409), ForbiddenError (403) below the admin role."""
+        """Update a network (SPEC 5). Null or empty `prefixes` and `destination_prefixes` leave
+        them as they are (SPEC 9, metal-api's `len(...) > 0`). Raises InvalidRequestError (400),
+        NetworkNotFoundError (404), OverlapError and InUseError (422), ForbiddenError (403)
+        below the admin role."""
+        prefixes = prefixes or None
+        destination_prefixes = destination_prefixes or None
         principal = context.principal
         if principal is not None:
             principal.require(Role.admin, "update networks")
@@ -149,8 +153,6 @@ class NetworkCommands(WriteApplication):
             parsed = [str(p) for p in check_managed(parse_prefixes(prefixes))]
             if network.is_child and parsed != network.prefixes:
                 raise InvalidRequestError("the prefixes of a child network can not be changed")
-            if not parsed:
-                raise InvalidRequestError("no prefixes given")
             new_prefixes = list(dict.fromkeys(parsed))
         parsed_new = parse_prefixes(new_prefixes)
         destinations = parse_prefixes(
@@ -210,7 +212,7 @@ class NetworkCommands(WriteApplication):
         self, network_id: str, *, context: RequestContext, only_child: bool = False
     ) -> dict[str, Any]:
         """Delete a network; a child's prefixes go back to its super and its VRF to the pool.
-        Raises NetworkNotFoundError (404), InUseError (409) and, with `only_child`,
+        Raises NetworkNotFoundError (404), InUseError (422) and, with `only_child`,
         InvalidRequestError for a network that is not a child. Freeing a child takes the editor
         role and one of its projects, deleting takes the admin role (ForbiddenError, 403)."""
         principal = context.principal
@@ -238,6 +240,7 @@ class NetworkCommands(WriteApplication):
             namespace = self._namespace(ctx)
             namespace.release(network_id, network.prefixes, ctx)
             namespace.unregister_private_super(network.partition_id, network_id, ctx)
+            namespace.unregister_underlay(network.partition_id, network_id, ctx)
             touched.append(namespace)
         if network.vrf is not None:
             pool = self._vrf_pool(ctx)
@@ -253,7 +256,7 @@ class NetworkCommands(WriteApplication):
         length: dict[str, int] | None = None, address_family: str | None = None,
     ) -> dict[str, Any]:
         """Carve a child network out of the partition's private super (SPEC 3), all or
-        nothing. Raises InvalidRequestError (400), NotFoundError (404), ExhaustedError (409),
+        nothing. Raises InvalidRequestError (400), NotFoundError (404), ExhaustedError (422),
         ForbiddenError (403) below the editor role or for a project not the principal's."""
         if context.principal is not None:
             context.principal.require(Role.editor, "allocate child networks")

@@ -105,6 +105,17 @@ def parse_prefix(text: str) -> Prefix:
     )
 
 
+def check_cidr(text: str) -> str:
+    """A CIDR to search by: it must parse (400 otherwise), host bits may be set; it is matched
+    as given."""
+    try:
+        parse_prefix(text)
+    except InvalidRequestError as error:
+        if not error.message.startswith("expecting canonical form"):
+            raise
+    return text
+
+
 def parse_address(text: str) -> Address:
     """Parse one IPv4 or IPv6 address (any valid spelling).
 

@@ -28,23 +28,12 @@ class IPNotFoundError(NotFoundError):
 
 
 class ConflictError(IpamError):
-    """The request collides with the current state (409)."""
+    """The id or the one thing asked for is taken (409, metal-go's typed 'Conflict', which
+    clients read as "already exists"): an existing id, a taken specific IP, a taken VRF."""
 
 
 class AlreadyExistsError(ConflictError):
     """An entity with this id already exists."""
-
-
-class OverlapError(ConflictError):
-    """A prefix overlaps one that is already in use."""
-
-
-class ExhaustedError(ConflictError):
-    """No free prefix or address is left."""
-
-
-class InUseError(ConflictError):
-    """The prefix, address or network is still in use."""
 
 
 class ConcurrentUpdateError(ConflictError):
@@ -52,7 +41,20 @@ class ConcurrentUpdateError(ConflictError):
 
 
 class UnprocessableError(IpamError):
-    """The request is well-formed but cannot be processed as asked (422)."""
+    """The request is well-formed but cannot be processed as asked (422, metal-api's code for
+    what the state does not allow)."""
+
+
+class OverlapError(UnprocessableError):
+    """A prefix overlaps one that is already in use."""
+
+
+class ExhaustedError(UnprocessableError):
+    """No free prefix, address or VRF id is left."""
+
+
+class InUseError(UnprocessableError):
+    """The prefix, address or network is still in use."""
 
 
 class UnauthenticatedError(IpamError):

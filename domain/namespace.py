@@ -17,7 +17,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.addressing import Prefix
-from domain.errors import AlreadyExistsError, ExhaustedError, InvalidRequestError, OverlapError
+from domain.errors import (
+    AlreadyExistsError,
+    ExhaustedError,
+    InvalidRequestError,
+    OverlapError,
+    UnprocessableError,
+)
 from domain.ranges import IntRanges
 from domain.spec import VRF_MAX, VRF_MIN, check_vrf, overlapping
 
@@ -33,7 +39,8 @@ def vrf_pool_uuid(name: str = DEFAULT_NAMESPACE) -> UUID:
 
 
 class Namespace(Aggregate):
-    """Which top-level network holds which prefix, and each partition's private super."""
+    """Which top-level network holds which prefix, and each partition's private super and
+    underlay network."""
 
     class Started(Aggregate.Created):
         name: str
@@ -76,10 +83,29 @@ class Namespace(Aggregate):
                 k: v for k, v in aggregate.private_supers.items() if k != self.partition_id
             }
 
+    class UnderlayRegistered(Aggregate.Event):
+        partition_id: str
+        network_id: str
+        context: dict[str, Any]
+
+        def apply(self, aggregate: Namespace) -> None:
+            aggregate.underlays = {**aggregate.underlays, self.partition_id: self.network_id}
+
+    class UnderlayUnregistered(Aggregate.Event):
+        partition_id: str
+        network_id: str
+        context: dict[str, Any]
+
+        def apply(self, aggregate: Namespace) -> None:
+            aggregate.underlays = {
+                k: v for k, v in aggregate.underlays.items() if k != self.partition_id
+            }
+
     def __init__(self, name: str, context: dict[str, Any] | None = None) -> None:
         self.name = name
         self.claims: dict[str, str] = {}  # prefix -> network id
         self.private_supers: dict[str, str] = {}  # partition id -> network id
+        self.underlays: dict[str, str] = {}  # partition id -> network id
 
     @classmethod
     def start(cls, context: dict[str, Any], name: str = DEFAULT_NAMESPACE) -> Namespace:
@@ -92,7 +118,7 @@ class Namespace(Aggregate):
         self, network_id: str, prefixes: list[str], context: dict[str, Any],
         ignore: list[str] | None = None,
     ) -> None:
-        """Claim prefixes for a network; 409 `A overlaps B` when one overlaps any claimed prefix
+        """Claim prefixes for a network; 422 `A overlaps B` when one overlaps any claimed prefix
         (or another new one). `ignore` lists claims left out of the check (being replaced)."""
         parsed: list[Prefix] = [ipaddress.ip_network(p) for p in prefixes]
         existing = [ipaddress.ip_network(p) for p in self.claims if p not in (ignore or [])]
@@ -124,6 +150,19 @@ class Namespace(Aggregate):
     ) -> None:
         if self.private_supers.get(partition_id) == network_id:
             self.trigger_event(self.PrivateSuperUnregistered, partition_id=partition_id,
+                               network_id=network_id, context=context)
+
+    def register_underlay(self, partition_id: str, network_id: str, context: dict[str, Any]) -> None:
+        """One underlay network per partition (422 for a second, as metal-api answers)."""
+        if partition_id in self.underlays:
+            raise UnprocessableError(
+                f'partition with id "{partition_id}" already has an underlay network')
+        self.trigger_event(self.UnderlayRegistered, partition_id=partition_id,
+                           network_id=network_id, context=context)
+
+    def unregister_underlay(self, partition_id: str, network_id: str, context: dict[str, Any]) -> None:
+        if self.underlays.get(partition_id) == network_id:
+            self.trigger_event(self.UnderlayUnregistered, partition_id=partition_id,
                                network_id=network_id, context=context)
 
 
@@ -173,16 +212,16 @@ class VrfPool(Aggregate):
         return cls._create(cls.Started, id=vrf_pool_uuid(name), name=name, context=context)
 
     def reserve(self, vrf: int, network_id: str, shared: bool, context: dict[str, Any]) -> None:
-        """Reserve exactly this id: 400 outside the range, 409 when taken (shared networks may
-        share an id that only shared networks hold)."""
+        """Reserve exactly this id: 400 outside the range; a shared network joins the id
+        whoever holds it (SPEC 2.11); otherwise 409 when anyone holds it."""
         check_vrf(vrf)
-        if vrf in self.exclusive or (not shared and str(vrf) in self.shared):
+        if not shared and (vrf in self.exclusive or str(vrf) in self.shared):
             raise AlreadyExistsError(f"vrf {vrf} is already in use")
         self.trigger_event(self.VrfReserved, vrf=vrf, network_id=network_id, shared=shared,
                            context=context)
 
     def reserve_lowest(self, network_id: str, context: dict[str, Any]) -> int:
-        """Reserve the lowest free id; 409 when the pool is exhausted."""
+        """Reserve the lowest id nobody holds; 422 when the pool is exhausted."""
         low = VRF_MIN
         while True:
             vrf = self.exclusive.first_gap(low, VRF_MAX)

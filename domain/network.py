@@ -348,7 +348,7 @@ class Network(Aggregate):
         """Pick one child prefix per family (IPv4 first) by best fit. Decides, records nothing.
 
         Raises InvalidRequestError for lengths this super cannot serve and ExhaustedError
-        (409) when a family has no room.
+        (422) when a family has no room.
         """
         families = [address_family] if address_family else [f for f in (Family.IPV4, Family.IPV6) if f in lengths]
         chosen: list[str] = []
@@ -439,7 +439,8 @@ class Network(Aggregate):
             if pool is None:
                 raise UnprocessableError("specific ip not contained in any of the defined prefixes")
             if pool.children:
-                raise ConflictError(f"prefix {pool.prefix} has childprefixes, acquire ip not possible")
+                raise UnprocessableError(
+                    f"prefix {pool.prefix} has childprefixes, acquire ip not possible")
             if int(specific) in pool.used:
                 raise ConflictError("Conflict ip already allocated")
             address: Address = specific
@@ -529,7 +530,7 @@ class Network(Aggregate):
         self.trigger_event(self.PrefixAdded, prefix=prefix, context=context)
 
     def remove_prefix(self, prefix: str, context: dict[str, Any]) -> None:
-        """Remove a prefix; refused (409) while it holds acquired IPs or child networks."""
+        """Remove a prefix; refused (422) while it holds acquired IPs or child networks."""
         pool = self.pools[prefix]
         first = pool.first_acquired_address()
         if first is not None:
@@ -542,7 +543,7 @@ class Network(Aggregate):
         self.trigger_event(self.PrefixRemoved, prefix=prefix, context=context)
 
     def check_deletable(self) -> None:
-        """Raise InUseError (409) while the network has children or acquired IPs."""
+        """Raise InUseError (422) while the network has children or acquired IPs."""
         if len(self.children):
             raise InUseError("network cannot be deleted because there are children of this network")
         self.check_no_usage()

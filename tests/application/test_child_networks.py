@@ -11,7 +11,8 @@ from application.context import RequestContext
 from application.ports import NetworkFilter
 from application.service import IpamApplication
 from domain.errors import (
-    ConflictError,
+    ExhaustedError,
+    InUseError,
     InvalidRequestError,
     NetworkNotFoundError,
     NotFoundError,
@@ -163,7 +164,7 @@ def test_allocate_refused_when_super_is_full(app: IpamApplication, ctx: RequestC
     make_super(app, ctx, ["10.0.0.0/16"], {"IPv4": 17})
     allocate(app, ctx)
     allocate(app, ctx)
-    message = refused(ConflictError, lambda: app.allocate_child_network(
+    message = refused(ExhaustedError, lambda: app.allocate_child_network(
         context=ctx, partition_id=PARTITION, project_id=PROJECT))
     assert message == "no prefix found in 10.0.0.0/16 with length:17"
 
@@ -179,7 +180,7 @@ def test_allocate_refused_names_smaller_free_blocks(app: IpamApplication, ctx: R
         "10.0.16.0/20", "10.0.32.0/19", "10.0.64.0/18", "10.0.128.0/17"])
     free(app, ctx, taken["10.0.12.0/23"])
     free(app, ctx, taken["10.0.14.0/24"])
-    message = refused(ConflictError, lambda: app.allocate_child_network(
+    message = refused(ExhaustedError, lambda: app.allocate_child_network(
         context=ctx, partition_id=PARTITION, project_id=PROJECT))
     assert message == ("no prefix found in 10.0.0.0/16 with length:22, "
                        "but 10.0.12.0/23,10.0.14.0/24 are available")
@@ -191,7 +192,7 @@ def test_allocate_refused_joins_reasons_of_several_prefixes(
     make_super(app, ctx, ["10.0.0.0/16", "10.1.0.0/16"], {"IPv4": 17})
     got = [allocate(app, ctx)["prefixes"][0] for _ in range(4)]
     assert got == ["10.0.0.0/17", "10.0.128.0/17", "10.1.0.0/17", "10.1.128.0/17"]
-    message = refused(ConflictError, lambda: app.allocate_child_network(
+    message = refused(ExhaustedError, lambda: app.allocate_child_network(
         context=ctx, partition_id=PARTITION, project_id=PROJECT))
     assert message == ("no prefix found in 10.0.0.0/16 with length:17; "
                        "no prefix found in 10.1.0.0/16 with length:17")
@@ -202,7 +203,7 @@ def test_allocate_skips_prefix_that_has_ips(app: IpamApplication, ctx: RequestCo
     app.acquire_ip(context=ctx, network_id="super", project_id=PROJECT)
     assert allocate(app, ctx)["prefixes"] == ["10.1.0.0/17"]
     assert allocate(app, ctx)["prefixes"] == ["10.1.128.0/17"]
-    message = refused(ConflictError, lambda: app.allocate_child_network(
+    message = refused(ExhaustedError, lambda: app.allocate_child_network(
         context=ctx, partition_id=PARTITION, project_id=PROJECT))
     assert message == ("prefix 10.0.0.0/16 has ips, acquire child prefix not possible; "
                        "no prefix found in 10.1.0.0/16 with length:17")
@@ -211,7 +212,7 @@ def test_allocate_skips_prefix_that_has_ips(app: IpamApplication, ctx: RequestCo
 def test_allocate_refused_when_only_prefix_has_ips(app: IpamApplication, ctx: RequestContext) -> None:
     make_super(app, ctx, ["10.0.0.0/16"], {"IPv4": 22})
     app.acquire_ip(context=ctx, network_id="super", project_id=PROJECT)
-    message = refused(ConflictError, lambda: app.allocate_child_network(
+    message = refused(ExhaustedError, lambda: app.allocate_child_network(
         context=ctx, partition_id=PARTITION, project_id=PROJECT))
     assert message == "prefix 10.0.0.0/16 has ips, acquire child prefix not possible"
 
@@ -234,7 +235,7 @@ def test_allocate_all_or_nothing_when_one_family_is_full(
     allocate(app, ctx)
     allocate(app, ctx)
     before = app.get_network("super")
-    message = refused(ConflictError, lambda: app.allocate_child_network(
+    message = refused(ExhaustedError, lambda: app.allocate_child_network(
         context=ctx, partition_id=PARTITION, project_id=PROJECT, name="too-many"))
     assert message == "no prefix found in 2001:db8::/64 with length:65"
     assert len(children(app)) == 2
@@ -273,7 +274,7 @@ def test_free_refused_while_child_holds_ip(app: IpamApplication, ctx: RequestCon
     dual_super(app, ctx)
     child = allocate(app, ctx)
     app.acquire_ip(context=ctx, network_id=child["network_id"], project_id=PROJECT)
-    message = refused(ConflictError, lambda: app.delete_network(
+    message = refused(InUseError, lambda: app.delete_network(
         child["network_id"], context=ctx, only_child=True))
     assert message == "unable to delete network: prefix 10.0.0.0/22 has ip 10.0.0.1 in use"
     assert app.get_network(child["network_id"])["prefixes"] == child["prefixes"]

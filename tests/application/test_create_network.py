@@ -209,7 +209,7 @@ def test_create_network_refused_when_prefix_overlaps_existing(
         context=ctx, network_id="big", prefixes=["10.0.0.0/23"], vrf=3))
     assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
     # and before the VRF range check of rule 11
-    message = refused(ConflictError, lambda: app.create_network(
+    message = refused(OverlapError, lambda: app.create_network(
         context=ctx, network_id="big", prefixes=["10.0.0.0/23"], vrf=131073))
     assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
     refused(NetworkNotFoundError, lambda: app.get_network("big"))
@@ -257,7 +257,13 @@ def test_create_network_reserves_given_vrf(app: IpamApplication, ctx: RequestCon
     assert create(app, ctx, prefixes=["10.0.1.0/24"], vrf=1)["vrf"] == 1
 
 
-@pytest.mark.parametrize("vrf", [0, -1, 131073])
+def test_create_network_with_vrf_0_has_no_vrf(app: IpamApplication, ctx: RequestContext) -> None:
+    """SPEC 9: `vrf: 0` is Go's zero value, no VRF (metal-go leaves it out when unset)."""
+    assert create(app, ctx, network_id="n", prefixes=["10.0.0.0/24"], vrf=0)["vrf"] is None
+    assert create(app, ctx, network_id="m", prefixes=["10.0.1.0/24"], vrf=0)["vrf"] is None
+
+
+@pytest.mark.parametrize("vrf", [-1, 131073])
 def test_create_network_refused_with_vrf_out_of_range(
     app: IpamApplication, ctx: RequestContext, vrf: int
 ) -> None:
@@ -275,11 +281,31 @@ def test_create_network_shares_vrf_between_vrfshared_networks(
     second = create(app, ctx, prefixes=["10.0.1.0/24"], vrf=42, vrf_shared=True)
     assert (first["vrf"], first["vrf_shared"]) == (42, True)
     assert (second["vrf"], second["vrf_shared"]) == (42, True)
-    # an exclusive claim on a shared id is refused, and so is sharing an exclusive one
+    # an exclusive claim on a shared id is refused (409)
     refused(ConflictError, lambda: app.create_network(context=ctx, prefixes=["10.0.2.0/24"], vrf=42))
-    create(app, ctx, prefixes=["10.0.3.0/24"], vrf=43)
+
+
+def test_create_network_vrfshared_joins_an_id_whoever_holds_it(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    """SPEC 2.11 and 9: `vrfshared` joins the id even when a network holds it exclusively; the
+    id is free again only when its last holder is gone, and allocation never hands out an id
+    that anyone holds."""
+    create(app, ctx, network_id="super", prefixes=["10.9.0.0/16"], partition_id="p",
+           private_super=True, default_child_prefix_length={"IPv4": 24})
+    create(app, ctx, network_id="exclusive", prefixes=["10.0.3.0/24"], vrf=1)
+    joined = create(app, ctx, network_id="joined", prefixes=["10.0.4.0/24"], vrf=1,
+                    vrf_shared=True)
+    assert (joined["vrf"], joined["vrf_shared"]) == (1, True)
     refused(ConflictError, lambda: app.create_network(
-        context=ctx, prefixes=["10.0.4.0/24"], vrf=43, vrf_shared=True))
+        context=ctx, network_id="third", prefixes=["10.0.5.0/24"], vrf=1))
+    app.delete_network("exclusive", context=ctx)  # the shared holder keeps the id held
+    refused(ConflictError, lambda: app.create_network(
+        context=ctx, network_id="third", prefixes=["10.0.5.0/24"], vrf=1))
+    child = app.allocate_child_network(context=ctx, partition_id="p", project_id="pr")
+    assert child["vrf"] == 2
+    app.delete_network("joined", context=ctx)  # the last holder is gone: the id is free
+    assert create(app, ctx, network_id="third", prefixes=["10.0.5.0/24"], vrf=1)["vrf"] == 1
 
 
 def test_create_network_answers_full_document(app: IpamApplication, ctx: RequestContext) -> None:

@@ -152,8 +152,9 @@ def test_acquire_ip_refused_in_prefix_with_children_until_last_child_released(
     with pytest.raises(ExhaustedError) as error:
         app.acquire_ip(context=ctx, network_id="super", project_id=PROJECT)
     assert error.value.message == "no more ips in network super for addressfamily IPv4"
-    with pytest.raises(ConflictError):
+    with pytest.raises(UnprocessableError) as refused:  # SPEC 4.4: 422
         app.acquire_ip(context=ctx, network_id="super", project_id=PROJECT, specific_ip="10.0.200.1")
+    assert refused.value.message == "prefix 10.0.0.0/16 has childprefixes, acquire ip not possible"
     # the IPv6 prefix has no children and still hands out addresses
     assert acquire(app, ctx, "super", address_family="IPv6")["address"] == "2001:db8::1"
 

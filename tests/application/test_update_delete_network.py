@@ -9,7 +9,7 @@ import pytest
 from application.context import RequestContext
 from application.service import IpamApplication
 from domain.errors import (
-    ConflictError,
+    InUseError,
     InvalidRequestError,
     NetworkNotFoundError,
     NotFoundError,
@@ -86,10 +86,19 @@ def test_update_refused_to_change_child_prefixes(app: IpamApplication, ctx: Requ
     assert (same["prefixes"], same["name"]) == (["10.0.0.0/22"], "renamed")
 
 
-def test_update_refused_with_empty_or_bad_prefixes(app: IpamApplication, ctx: RequestContext) -> None:
+def test_update_with_empty_prefix_lists_leaves_them_unchanged(
+    app: IpamApplication, ctx: RequestContext,
+) -> None:
+    """SPEC 9: metal-api updates prefixes and destination prefixes only when `len(...) > 0`."""
+    before = plain(app, ctx, destination_prefixes=["0.0.0.0/0"])
+    after = app.update_network("plain", context=ctx, prefixes=[], destination_prefixes=[],
+                               name="renamed")
+    assert (after["prefixes"], after["destination_prefixes"], after["name"]) == (
+        before["prefixes"], ["0.0.0.0/0"], "renamed")
+
+
+def test_update_refused_with_bad_prefixes(app: IpamApplication, ctx: RequestContext) -> None:
     plain(app, ctx)
-    assert refused(InvalidRequestError, lambda: app.update_network(
-        "plain", context=ctx, prefixes=[])) == "no prefixes given"
     assert refused(InvalidRequestError, lambda: app.update_network(
         "plain", context=ctx, prefixes=["192.168.0.1/24"])) == (
         'expecting canonical form of prefix "192.168.0.1/24", please specify it as "192.168.0.0/24"')
@@ -99,7 +108,7 @@ def test_update_refused_to_remove_prefix_with_ip(app: IpamApplication, ctx: Requ
     plain(app, ctx, prefixes=["192.168.0.0/24", "192.168.1.0/24"])
     app.acquire_ip(context=ctx, network_id="plain", project_id=PROJECT,
                    specific_ip="192.168.1.7")
-    message = refused(ConflictError, lambda: app.update_network(
+    message = refused(InUseError, lambda: app.update_network(
         "plain", context=ctx, prefixes=["192.168.0.0/24"]))
     assert message == "prefix 192.168.1.0/24 has ip 192.168.1.7 in use, it can not be removed"
     assert app.get_network("plain")["prefixes"] == ["192.168.0.0/24", "192.168.1.0/24"]
@@ -108,7 +117,7 @@ def test_update_refused_to_remove_prefix_with_ip(app: IpamApplication, ctx: Requ
 def test_update_refused_to_remove_prefix_with_child(app: IpamApplication, ctx: RequestContext) -> None:
     v4_super(app, ctx)
     child = child_of_super(app, ctx)
-    message = refused(ConflictError, lambda: app.update_network(
+    message = refused(InUseError, lambda: app.update_network(
         "super", context=ctx, prefixes=["10.1.0.0/16"]))
     assert message == f"prefix 10.0.0.0/16 has child network {child['network_id']}, it can not be removed"
     assert app.get_network("super")["prefixes"] == ["10.0.0.0/16"]
@@ -220,7 +229,7 @@ def test_update_removing_announcable_cidrs_needs_force(app: IpamApplication, ctx
 def test_delete_refused_while_network_has_children(app: IpamApplication, ctx: RequestContext) -> None:
     v4_super(app, ctx)
     child_of_super(app, ctx)
-    message = refused(ConflictError, lambda: app.delete_network("super", context=ctx))
+    message = refused(InUseError, lambda: app.delete_network("super", context=ctx))
     assert message == "network cannot be deleted because there are children of this network"
     assert app.get_network("super")["consumption"]["ipv4"]["used_prefixes"] == 1
 
@@ -228,7 +237,7 @@ def test_delete_refused_while_network_has_children(app: IpamApplication, ctx: Re
 def test_delete_refused_while_network_has_ips(app: IpamApplication, ctx: RequestContext) -> None:
     v4_super(app, ctx)
     app.acquire_ip(context=ctx, network_id="super", project_id=PROJECT)
-    message = refused(ConflictError, lambda: app.delete_network("super", context=ctx))
+    message = refused(InUseError, lambda: app.delete_network("super", context=ctx))
     assert message == "unable to delete network: prefix 10.0.0.0/16 has ip 10.0.0.1 in use"
     assert app.get_network("super")["consumption"]["ipv4"]["used_ips"] == 3
 

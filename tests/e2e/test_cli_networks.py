@@ -89,7 +89,7 @@ def test_create_stops_at_the_first_refusal_after_printing_those_created(cli: Cli
     assert [n["id"] for n in json.loads(result.stdout)] == [ok]
     stderr = " ".join(result.stderr.split())
     assert f"network 2 of 3 ({clash}) was not created:" in stderr
-    assert "overlap" in stderr and "(HTTP 409)" in stderr
+    assert "overlap" in stderr and "(HTTP 422)" in stderr
     assert "not found" in cli.fails(1, "network", "describe", never)
 
 
