@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import auth, errors, hardening, history, ips, logs, networks
 from api.deps import request_id_from
+from api.hmac_auth import HmacKeys
 from api.schemas import HealthResponse, HTTPErrorResponse
 from application.context import RequestContext
 from infrastructure.store import Ipam, open_ipam
@@ -95,7 +96,7 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     errors.install(app)
     auth.document(app)
 
-    app.add_middleware(auth.AuthMiddleware, fastapi=app)
+    app.add_middleware(auth.AuthMiddleware, fastapi=app, hmac_keys=HmacKeys.from_environment())
     app.add_middleware(RequestIdMiddleware)
     hardening.install(app)
 

@@ -7,12 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import audit_of, moment, principal_of
-from api.routing import StrictQueryRoute
 from api.schemas import ERROR_RESPONSES, HistoryResponse, reply
 from application.ports import HistoryPage, HistoryQuery
 from domain.errors import InvalidRequestError
 
-router = APIRouter(tags=["history"], route_class=StrictQueryRoute)
+router = APIRouter(tags=["history"])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="events per page")]
 Order = Annotated[Literal["asc", "desc"], Query(description="asc: oldest first; desc: newest first")]

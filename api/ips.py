@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import app_of, audit_of, context_of, moment, principal_of
-from api.routing import StrictQueryRoute
 from api.schemas import ERROR_RESPONSES, IPAllocate, IPFind, IPResponse, IPUpdate, reply
 from application.ports import IPFilter
 from domain.addressing import canonical_address, parse_family, parse_prefix
 
-router = APIRouter(prefix="/v1/ip", tags=["ip"], route_class=StrictQueryRoute)
+router = APIRouter(prefix="/v1/ip", tags=["ip"])
 
 
 @router.get("", response_model=list[IPResponse], responses=ERROR_RESPONSES, operation_id="listIPs")

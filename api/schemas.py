@@ -35,15 +35,39 @@ def unstorable_text(value: Any) -> str | None:
     return None
 
 
+# metal-api's enums, declared for generated clients, with "" (Go's zero value: not given); the
+# server also reads address families in any case (`ipv6`)
+IP_TYPES: dict[str, Any] = {"enum": ["ephemeral", "static", ""],
+                            "description": "static or ephemeral; empty: ephemeral (on update: "
+                                           "unchanged)"}
+FAMILIES: dict[str, Any] = {"enum": ["IPv4", "IPv6", ""],
+                            "description": "IPv4 or IPv6 (any case); empty: not given"}
+
+
+def _null_is_absent(schema: dict[str, Any]) -> None:
+    """Declare what the server does: every optional field also takes `null`."""
+    required = set(schema.get("required", ()))
+    for name, field in schema.get("properties", {}).items():
+        if name in required or {"type": "null"} in field.get("anyOf", ()):
+            continue
+        description = {k: field.pop(k) for k in ("title", "description", "default") if k in field}
+        schema["properties"][name] = {"anyOf": [dict(field), {"type": "null"}], **description}
+
+
 class Request(BaseModel):
-    """Unknown fields are ignored, as metal-api does; known ones are strictly typed."""
+    """Unknown fields are ignored, as metal-api does; known ones are strictly typed. A field
+    sent as JSON `null` is read as Go reads it, as its zero value: as if it were absent (so a
+    required one that is null is the same error as a missing one). metal-go sends `null` for
+    every unset field without `omitempty` (SPEC 9)."""
 
     model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True,
-                              str_max_length=MAX_TEXT)
+                              str_max_length=MAX_TEXT, json_schema_extra=_null_is_absent)
 
     @model_validator(mode="before")
     @classmethod
-    def _storable_text(cls, data: Any) -> Any:
+    def _go_zero_values(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if value is not None}
         # accepted text goes into the event log and the read model: refuse what they cannot keep
         if unstorable_text(data) is not None:
             raise ValueError("text must not contain NUL characters or lone surrogates")
@@ -94,7 +118,7 @@ class NetworkAllocate(Request):
     nat: bool = False
     destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     length: dict[str, int] | None = Field(default=None, max_length=MAX_FAMILIES)
-    addressfamily: str | None = None
+    addressfamily: str = Field(default="", json_schema_extra=FAMILIES)
 
 
 class NetworkFind(Request):
@@ -110,25 +134,25 @@ class NetworkFind(Request):
     prefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
-    addressfamily: str | None = None
+    addressfamily: str = Field(default="", json_schema_extra=FAMILIES)
 
 
 class IPAllocate(Request):
-    networkid: str = ""
-    projectid: str = ""
+    networkid: str
+    projectid: str
     name: str = ""
     description: str = ""
-    type: str = ""
+    type: str = Field(default="", json_schema_extra=IP_TYPES)
     tags: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     machineid: str = ""
-    addressfamily: str | None = None
+    addressfamily: str = Field(default="", json_schema_extra=FAMILIES)
 
 
 class IPUpdate(Request):
     ipaddress: str
     name: str | None = None
     description: str | None = None
-    type: str | None = None
+    type: str = Field(default="", json_schema_extra=IP_TYPES)
     tags: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
 
 
@@ -142,7 +166,7 @@ class IPFind(Request):
     tags: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
     machineid: str | None = None
     networkprefix: str | None = None
-    addressfamily: str | None = None
+    addressfamily: str = Field(default="", json_schema_extra=FAMILIES)
 
 
 class NetworkUsage(BaseModel):
