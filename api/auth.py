@@ -1,4 +1,5 @@
-"""Authentication: every request but health and the API's documents carries a bearer token.
+"""Authentication: every request but health and the API's documents carries a bearer token
+(or metal-stack's HMAC, see `api.hmac_auth`, where its keys are configured).
 
 A plain ASGI middleware, so no route can be reached without it. A token seen for the first time
 is loaded from the store in a worker thread; after that, each request asks the store only
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_response
+from api.hmac_auth import HmacKeys
 from application.access import Principal
 from domain.errors import UnauthenticatedError
 
@@ -29,43 +31,60 @@ IDEMPOTENCY_KEY = {
 }
 
 
-def bearer(scope: Scope) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header; None without one."""
+def header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").strip().partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
+        if name == wanted:
+            return str(value.decode("latin-1"))
     return None
 
 
-class AuthMiddleware:
-    """401 for a request without a valid token; otherwise its principal in the request state."""
+def credentials(scope: Scope) -> tuple[str, str] | None:
+    """The scheme and credential of the `Authorization` header; None without one."""
+    value = header(scope, b"authorization")
+    if value is None:
+        return None
+    scheme, _, credential = value.strip().partition(" ")
+    credential = credential.strip()
+    return (scheme, credential) if credential else None
 
-    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
+
+class AuthMiddleware:
+    """401 for a request without a valid bearer token (or, where keys are configured, a valid
+    metal-stack HMAC); otherwise its principal in the request state."""
+
+    def __init__(self, app: ASGIApp, fastapi: FastAPI, hmac_keys: HmacKeys) -> None:
         self.app = app
         self.fastapi = fastapi
+        self.hmac_keys = hmac_keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        token = bearer(scope)
-        if token is None:
-            await _refuse("missing bearer token: send Authorization: Bearer <token>", scope, receive, send)
-            return
-        tokens = self.fastapi.state.ipam.tokens
+        given = credentials(scope)
         try:
-            if tokens.known(token):
-                # one primary-key read (revoked since?): cheaper here than a hop to a thread
-                principal: Principal = tokens.authenticate(token)
+            if given is not None and HmacKeys.is_hmac(given[0]):
+                principal = self.hmac_keys.authenticate(
+                    given[0], given[1], scope["method"], header(scope, b"x-date"),
+                    header(scope, b"x-data-salt"))
+            elif given is not None and given[0].lower() == "bearer":
+                principal = await self._bearer(given[1])
             else:
-                principal = await to_thread.run_sync(tokens.authenticate, token)
+                raise UnauthenticatedError(
+                    "missing bearer token: send Authorization: Bearer <token>")
         except UnauthenticatedError as error:
             await _refuse(error.message, scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+    async def _bearer(self, token: str) -> Principal:
+        tokens = self.fastapi.state.ipam.tokens
+        if tokens.known(token):
+            # one primary-key read (revoked since?): cheaper here than a hop to a thread
+            principal: Principal = tokens.authenticate(token)
+            return principal
+        return await to_thread.run_sync(tokens.authenticate, token)
 
 
 async def _refuse(message: str, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,11 +105,18 @@ def document(app: FastAPI) -> None:
             "type": "http", "scheme": "bearer",
             "description": "a token from `ipam token create` (or the one `ipam serve` prints on first start)",
         }
+        schema["components"]["securitySchemes"]["hmac"] = {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": "metal-stack HMAC (metalctl --hmac): `Metal-View|Metal-Edit|"
+                           "Metal-Admin <hex HMAC-SHA256(key, X-Date + method + X-Data-Salt)>` "
+                           "with the `X-Date` (RFC 3339, at most 15 s old) and `X-Data-Salt` "
+                           "headers; each type needs its key configured on the server",
+        }
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 if not isinstance(operation, dict):
                     continue
-                operation["security"] = [] if path in PUBLIC else [{"bearer": []}]
+                operation["security"] = [] if path in PUBLIC else [{"bearer": []}, {"hmac": []}]
                 if method in ("post", "put", "delete") and not path.endswith("/find"):
                     operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
         app.openapi_schema = schema

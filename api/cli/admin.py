@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,6 +37,18 @@ DatabaseUrl = Annotated[
 ]
 
 
+def _hmac_key(kind: str) -> Any:
+    return typer.Option(
+        f"--hmac-{kind}-key", envvar=f"IPAM_HMAC_{kind.upper()}_KEY", show_default=False,
+        help=f"key of metal-stack HMAC authentication of type Metal-{kind.capitalize()} "
+             "(unset: that type is refused)")
+
+
+HmacViewKey = Annotated[str | None, _hmac_key("view")]
+HmacEditKey = Annotated[str | None, _hmac_key("edit")]
+HmacAdminKey = Annotated[str | None, _hmac_key("admin")]
+
+
 def _open(database_url: str | None):  # type: ignore[no-untyped-def]
     from infrastructure.store import open_ipam
 
@@ -50,6 +62,9 @@ def serve(
     database_url: DatabaseUrl = None,
     follow: Annotated[bool, typer.Option(help="follow the log into the projections in the server process")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    hmac_view_key: HmacViewKey = None,
+    hmac_edit_key: HmacEditKey = None,
+    hmac_admin_key: HmacAdminKey = None,
 ) -> None:
     """Serve the metal-api v1 network and IP API, its OpenAPI docs (/docs) and /v1/health.
 
@@ -59,6 +74,12 @@ def serve(
 
     if database_url:
         os.environ["IPAM_DATABASE_URL"] = database_url
+    # the server processes read the keys from their environment (never from a log or argv of
+    # theirs); prefer the environment variables to the options, which `ps` shows
+    for name, key in (("IPAM_HMAC_VIEW_KEY", hmac_view_key), ("IPAM_HMAC_EDIT_KEY", hmac_edit_key),
+                      ("IPAM_HMAC_ADMIN_KEY", hmac_admin_key)):
+        if key:
+            os.environ[name] = key
     os.environ["IPAM_FOLLOW"] = "1" if follow else "0"
     # no `server` header: what software answers is nobody's business
     if workers > 1:
