@@ -7,6 +7,7 @@ issued or revoked which token, when and why. Only digests are recorded.
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -111,9 +112,19 @@ class Tokens:
             return None
         return secret
 
-    def revoke(self, token_id: str, *, context: RequestContext) -> TokenInfo:
-        """Revoke a token by its id (from `list`). Raises NotFoundError (404)."""
-        token = self._token(token_id)
+    def revoke(self, token: str, *, context: RequestContext) -> TokenInfo:
+        """Revoke a token by its id (from `list`) or by its secret (`ipam_...`: what someone who
+        found a leaked token has). Raises NotFoundError (404)."""
+        token = token.strip()
+        if token.startswith(PREFIX):
+            if len(token) > MAX_SECRET:
+                raise NotFoundError("no such token")
+            found = self._token(str(token_uuid(digest_of(token))), shown="with this secret")
+        else:
+            found = self._token(token)
+        return self._revoke(found, context)
+
+    def _revoke(self, token: ApiToken, context: RequestContext) -> TokenInfo:
         token.revoke(context.as_event_field())
         self.app.save(token)
         return TokenInfo.of(token)
@@ -173,11 +184,12 @@ class Tokens:
             return None
         return index
 
-    def _token(self, token_id: str) -> ApiToken:
+    def _token(self, token_id: str, shown: str | None = None) -> ApiToken:
+        missing = NotFoundError(f"token {shown or f'with id {json.dumps(token_id)}'} not found")
         try:
             token: ApiToken = self.app.repository.get(UUID(token_id.strip()))
         except (ValueError, AggregateNotFoundError):
-            raise NotFoundError(f'token with id "{token_id}" not found') from None
+            raise missing from None
         if not isinstance(token, ApiToken):
-            raise NotFoundError(f'token with id "{token_id}" not found')
+            raise missing
         return token

@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -123,7 +124,9 @@ def list_tokens(
 
 @app.command()
 def revoke(
-    token_id: Annotated[str, typer.Argument(help="the token's id, from `ipam token list`", metavar="ID")],
+    token_id: Annotated[str, typer.Argument(
+        help="the token's id (from `ipam token list`), or its secret (`ipam_...`, e.g. found in "
+             "a log), or - to read the id or secret from standard input", metavar="ID|SECRET|-")],
     reason: Annotated[str | None, typer.Option(help="why: recorded with the revocation")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -131,6 +134,8 @@ def revoke(
 
     Example: ipam token revoke 9d096642-bfa0-563a-baa7-9d83ec8d91b5 --reason "laptop lost"
     """
+    if token_id == "-":
+        token_id = sys.stdin.readline().strip()
     ipam = _open(database_url)
     try:
         try:

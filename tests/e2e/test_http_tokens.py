@@ -143,7 +143,7 @@ def test_openapi_declares_bearer_on_every_route_but_public(anonymous: TestClient
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     for path, operations in document["paths"].items():
         for operation in operations.values():
-            expected: list[Any] = [] if path == "/v1/health" else [{"bearer": []}]
+            expected: list[Any] = [] if path == "/v1/health" else [{"bearer": []}, {"hmac": []}]
             assert operation["security"] == expected, path
 
 
@@ -438,3 +438,26 @@ def test_serve_token_is_not_in_event_store(db_url: str, tmp_path: Path) -> None:
         assert not [s for s in stored_states(opened) if secret.removeprefix("ipam_").encode() in s]
     finally:
         opened.close()
+
+
+def test_token_revoke_takes_the_secret_found_in_a_log(
+    db_url: str, tmp_path: Path, anonymous: TestClient,
+) -> None:
+    """Someone who finds a leaked token has its secret, not its id (issue 10): `ipam token
+    revoke` takes either, and the secret also from standard input (kept out of `ps`)."""
+    leaked = create_token(db_url, tmp_path, "--subject", "ci", "--role", "editor")
+    other = create_token(db_url, tmp_path, "--subject", "ops", "--role", "viewer")
+    assert anonymous.get("/v1/network", headers=bearer(leaked)).status_code == 200
+    result = ipam_cli(db_url, tmp_path, "token", "revoke", leaked, "--reason", "found in a log")
+    assert result.returncode == 0, result.stderr
+    assert "of ci revoked" in result.stderr and leaked not in result.stdout + result.stderr
+    assert anonymous.get("/v1/network", headers=bearer(leaked)).status_code == 401
+    assert anonymous.get("/v1/network", headers=bearer(other)).status_code == 200
+    env = {**os.environ, "IPAM_DATABASE_URL": db_url, "NO_COLOR": "1"}
+    piped = subprocess.run([str(BIN / "ipam"), "token", "revoke", "-"], input=other + "\n",
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                           check=False)
+    assert piped.returncode == 0, piped.stderr
+    assert anonymous.get("/v1/network", headers=bearer(other)).status_code == 401
+    unknown = ipam_cli(db_url, tmp_path, "token", "revoke", "ipam_" + "x" * 43)
+    assert unknown.returncode == 1 and "token with this secret not found" in unknown.stderr
