@@ -33,7 +33,7 @@ from tests.live import admin_token, bearer, free_port, stop
 PROJECT = "project-concurrency"
 BIN = Path(sys.executable).parent  # the test run's own environment
 ROOT = Path(__file__).resolve().parents[2]
-Outcome = tuple[str, Any]  # ("ok", document) or ("conflict", ConflictError)
+Outcome = tuple[str, Any]  # ("ok", document) or ("conflict", ConflictError or ExhaustedError)
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def race(calls: list[Callable[[], Any]], threads: int) -> list[Outcome]:
     def run(call: Callable[[], Any]) -> Outcome:
         try:
             return ("ok", call())
-        except ConflictError as error:
+        except (ConflictError, ExhaustedError) as error:  # 409 and 422: the state said no
             return ("conflict", error)
 
     with ThreadPoolExecutor(max_workers=threads, initializer=start) as pool:
@@ -370,13 +370,13 @@ def test_allocate_child_network_fills_super_exactly_once_across_processes(
 
     responses = spread(servers, [("POST", "/v1/network/allocate", allocate)] * 48)
 
-    assert sorted(r.status_code for r in responses) == [201] * 16 + [409] * 32, [
-        r.text for r in responses if r.status_code not in (201, 409)]
+    assert sorted(r.status_code for r in responses) == [201] * 16 + [422] * 32, [
+        r.text for r in responses if r.status_code not in (201, 422)]
     children = [r.json() for r in responses if r.status_code == 201]
     assert_disjoint([p for child in children for p in child["prefixes"]])
     assert all(len(child["prefixes"]) == 2 for child in children)
     assert len({child["vrf"] for child in children}) == 16
-    assert {r.json()["message"] for r in responses if r.status_code == 409} == {
+    assert {r.json()["message"] for r in responses if r.status_code == 422} == {
         "no prefix found in 10.6.0.0/22 with length:26"}
     events = stored(postgres_url, Network.ChildNetworkAllocated, "race-super")
     assert sorted(e.child_id for e in events) == sorted(c["id"] for c in children)
