@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from uuid import uuid4
 
 from fastapi import Request
@@ -55,10 +57,14 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
-def context_of(request: Request, body: BaseModel | None = None) -> RequestContext:
+def context_of(request: Request, body: BaseModel | None = None, *,
+               answer: Callable[[dict[str, Any]], BaseModel] | None = None,
+               status: int = 200) -> RequestContext:
     """Who asks and why: the token's subject is the actor, `X-Change-Reason` (at most 1,024
     characters) is kept as the reason; an `Idempotency-Key` comes with the request's
-    fingerprint (method, path, query and body, canonical)."""
+    fingerprint (method, path, query and body, canonical) and with how the route answers
+    (`answer` builds its response model from the result, sent with `status`), so the first
+    response is recorded exactly as it is sent (see `respond`)."""
     principal = principal_of(request)
     reason = request.headers.get("x-change-reason") or None
     if reason is not None and len(reason) > 1024:
@@ -75,9 +81,13 @@ def context_of(request: Request, body: BaseModel | None = None) -> RequestContex
             "body": body.model_dump(mode="json") if body is not None else None,
         }, sort_keys=True, separators=(",", ":"))
         fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+    render = None
+    if key is not None and answer is not None:
+        def render(result: dict[str, Any]) -> tuple[int, bytes]:
+            return status, answer(result).model_dump_json().encode()
     return RequestContext(actor=principal.subject, request_id=request.state.request_id,
                           reason=reason, principal=principal, idempotency_key=key,
-                          fingerprint=fingerprint)
+                          fingerprint=fingerprint, render=render)
 
 
 def request_id_from(header: str | None) -> str:

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from application.writes import Replayed
 from domain.errors import (
     ConflictError,
     ForbiddenError,
@@ -56,6 +57,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IpamError)
     async def ipam_error(_: Request, error: IpamError) -> JSONResponse:
         return error_response(status_of(error), error.message)
+
+    @app.exception_handler(Replayed)
+    async def replayed(_: Request, replay: Replayed) -> Response:
+        """The first response to this idempotency key, exactly as it was sent."""
+        return Response(content=replay.body, status_code=replay.status,
+                        media_type="application/json", headers={"Idempotent-Replayed": "true"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:

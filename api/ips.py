@@ -24,7 +24,7 @@ def list_ips(request: Request) -> Response:
 def update_ip(body: IPUpdate, request: Request) -> Response:
     """Update an IP's name, description, type and tags."""
     doc = app_of(request).update_ip(
-        body.ipaddress, context=context_of(request, body), name=body.name, description=body.description,
+        body.ipaddress, context=context_of(request, body, answer=IPResponse.of), name=body.name, description=body.description,
         ip_type=body.type, tags=body.tags,
     )
     return reply(IPResponse.of(doc))
@@ -32,7 +32,7 @@ def update_ip(body: IPUpdate, request: Request) -> Response:
 
 def _allocate(body: IPAllocate, request: Request, specific: str | None) -> IPResponse:
     doc = app_of(request).acquire_ip(
-        context=context_of(request, body), network_id=body.networkid, project_id=body.projectid,
+        context=context_of(request, body, answer=IPResponse.of, status=201), network_id=body.networkid, project_id=body.projectid,
         specific_ip=specific, address_family=body.addressfamily, name=body.name,
         description=body.description, ip_type=body.type, tags=body.tags,
         machine_id=body.machineid,
@@ -71,7 +71,7 @@ def find_ips(body: IPFind, request: Request) -> Response:
 @router.delete("/free/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="freeIP")
 def free_ip(id: str, request: Request) -> Response:  # noqa: A002
     """Release an acquired address and return it."""
-    return reply(IPResponse.of(app_of(request).release_ip(id, context=context_of(request))))
+    return reply(IPResponse.of(app_of(request).release_ip(id, context=context_of(request, answer=IPResponse.of))))
 
 
 @router.get("/{id}", response_model=IPResponse, responses=ERROR_RESPONSES, operation_id="findIP")

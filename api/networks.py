@@ -42,7 +42,8 @@ def list_networks(
 def create_network(body: NetworkCreate, request: Request) -> Response:
     """Create a network; a given id that exists already is a conflict."""
     doc = app_of(request).create_network(
-        context=context_of(request, body), network_id=body.id, prefixes=body.prefixes,
+        context=context_of(request, body, answer=NetworkResponse.of, status=201),
+        network_id=body.id, prefixes=body.prefixes,
         name=body.name, description=body.description,
         partition_id=body.partitionid, project_id=body.projectid,
         destination_prefixes=body.destinationprefixes,
@@ -61,7 +62,7 @@ def update_network(
 ) -> Response:
     """Update a network."""
     doc = app_of(request).update_network(
-        body.id, context=context_of(request, body), force=force, name=body.name, description=body.description,
+        body.id, context=context_of(request, body, answer=NetworkResponse.of), force=force, name=body.name, description=body.description,
         labels=body.labels, shared=body.shared, destination_prefixes=body.destinationprefixes,
         additional_announcable_cidrs=body.additionalAnnouncableCIDRs,
         default_child_prefix_length=body.defaultchildprefixlength, prefixes=body.prefixes,
@@ -74,7 +75,8 @@ def update_network(
 def allocate_network(body: NetworkAllocate, request: Request) -> Response:
     """Allocate a child network from the partition's private super network."""
     doc = app_of(request).allocate_child_network(
-        context=context_of(request, body), partition_id=body.partitionid, project_id=body.projectid,
+        context=context_of(request, body, answer=NetworkResponse.of, status=201),
+        partition_id=body.partitionid, project_id=body.projectid,
         name=body.name, description=body.description, labels=body.labels, shared=body.shared,
         nat=body.nat, destination_prefixes=body.destinationprefixes, length=body.length,
         address_family=body.addressfamily,
@@ -102,21 +104,21 @@ def find_networks(body: NetworkFind, request: Request) -> Response:
                operation_id="freeNetwork")
 def free_network(id: str, request: Request) -> Response:  # noqa: A002
     """Free a child network: its prefixes return to the super, its VRF to the pool."""
-    return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request), only_child=True)))
+    return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request, answer=NetworkResponse.of), only_child=True)))
 
 
 @router.post("/free/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
              operation_id="freeNetworkDeprecated", deprecated=True)
 def free_network_deprecated(id: str, request: Request) -> Response:  # noqa: A002
     """Free a child network (deprecated: use DELETE)."""
-    return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request), only_child=True)))
+    return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request, answer=NetworkResponse.of), only_child=True)))
 
 
 @router.delete("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES,
                operation_id="deleteNetwork")
 def delete_network(id: str, request: Request) -> Response:  # noqa: A002
     """Delete a network and return the deleted entity."""
-    return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request))))
+    return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request, answer=NetworkResponse.of))))
 
 
 @router.get("/{id}", response_model=NetworkResponse, responses=ERROR_RESPONSES, operation_id="findNetwork")

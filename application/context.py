@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -13,7 +14,9 @@ from application.access import Principal
 class RequestContext:
     """The actor (the token's subject; `anonymous` for in-process callers), the request id, an
     optional reason given by the client, the principal whose rights apply (None: an in-process
-    caller with every right) and the request's idempotency key with its fingerprint."""
+    caller with every right) and the request's idempotency key with its fingerprint; `render`
+    turns a write's result into the response (status and body bytes) it is answered with, so
+    that a replay sends exactly those bytes."""
 
     actor: str = "anonymous"
     request_id: str = ""
@@ -21,6 +24,7 @@ class RequestContext:
     principal: Principal | None = None
     idempotency_key: str | None = None
     fingerprint: str = ""
+    render: Callable[[dict[str, Any]], tuple[int, bytes]] | None = None
 
     @classmethod
     def new(cls, actor: str = "anonymous", reason: str | None = None,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
+from uuid import UUID
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,29 @@ class History(Protocol):
     def networks_at(self, moment: datetime) -> list[tuple[str, str, int]]: ...
 
     def ip_events_until(self, address: str, moment: datetime) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The first answer to a write made with an idempotency key: whose key (the credential),
+    what was asked (the request's fingerprint) and the response exactly as it was sent."""
+
+    record_id: UUID
+    key: str
+    credential: str
+    subject: str
+    fingerprint: str
+    status: int
+    body: bytes
+    created_at: datetime
+    expires_at: datetime
+
+
+class IdempotencyRecords(Protocol):
+    """Where first answers are kept. A record is written with the events of its change (the
+    application passes it to `save(..., idempotency=record)`), so both or neither are stored."""
+
+    ttl: timedelta
+
+    def find(self, record_id: UUID) -> IdempotencyRecord | None:
+        """The record, unless there is none or it has expired."""

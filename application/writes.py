@@ -10,21 +10,22 @@ when that is no longer what it holds: the decision is made where the state is.
 from __future__ import annotations
 
 import functools
+import json
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, OperationalError
 
 from application.context import RequestContext
-from application.ports import ReadModel
+from application.ports import IdempotencyRecord, IdempotencyRecords, ReadModel
 from domain.errors import ConcurrentUpdateError, IdempotencyMismatchError, NetworkNotFoundError
-from domain.idempotency import IdempotentRequest, request_uuid
 from domain.namespace import Namespace, VrfPool, namespace_uuid, vrf_pool_uuid
 from domain.network import Network, network_uuid
 
@@ -34,12 +35,20 @@ R = TypeVar("R")
 MAX_ATTEMPTS = 40
 
 
-class Replayed(Exception):
-    """The request was made before with the same idempotency key: here is its first result."""
+def request_uuid(credential: str, key: str) -> UUID:
+    """An idempotency record's id: the credential and the key encoded without ambiguity (a JSON
+    pair), so that `team:x` with key `K5` and `team` with key `x:K5` are two records."""
+    return uuid5(NAMESPACE_URL, "ipam:idempotency:" + json.dumps([credential, key]))
 
-    def __init__(self, result: dict[str, Any]) -> None:
+
+class Replayed(Exception):  # noqa: N818 - not an error: the answer, given again
+    """The request was made before with the same idempotency key by the same credential: its
+    first response, exactly as it was sent, answers it again."""
+
+    def __init__(self, status: int, body: bytes) -> None:
         super().__init__("replayed")
-        self.result = result
+        self.status = status
+        self.body = body
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class PendingKey:
     subject: str
     credential: str
     fingerprint: str
-    context: dict[str, Any]
+    render: Callable[[dict[str, Any]], tuple[int, bytes]] | None
 
     @classmethod
     def of(cls, context: RequestContext, key: str) -> PendingKey:
@@ -61,7 +70,7 @@ class PendingKey:
         credential = principal.credential if principal is not None and principal.credential \
             else f"local:{context.actor}"
         return cls(request_uuid(credential, key), key, context.actor, credential,
-                   context.fingerprint, context.as_event_field())
+                   context.fingerprint, context.render)
 
 
 def retrying(command: Callable[P, R]) -> Callable[P, R]:
@@ -95,11 +104,11 @@ def retrying(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def idempotent(command: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
-    """A write that honours the context's idempotency key: the first result is recorded with the
-    change, in its transaction; the same key again from the same credential returns that result
-    without a second change (before anything is read, so a free replayed after the IP is gone
-    still answers as the first time); the same key for a different request is
-    IdempotencyMismatchError (422)."""
+    """A write that honours the context's idempotency key: the first response is recorded with
+    the change, in its transaction; the same key again from the same credential raises
+    `Replayed` with that response, without a second change (before anything is read, so a free
+    replayed after the IP is gone still answers as the first time); the same key for a
+    different request is IdempotencyMismatchError (422)."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
@@ -112,8 +121,6 @@ def idempotent(command: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, An
         try:
             app._replay_if_recorded()
             return command(*args, **kwargs)
-        except Replayed as replay:
-            return replay.result
         finally:
             app._pending.key = None
 
@@ -129,6 +136,7 @@ class WriteApplication(Application[UUID]):
     records, and one lock per network for this process's acquisitions."""
 
     read_model: ReadModel | None = None
+    idempotency: IdempotencyRecords | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -137,30 +145,37 @@ class WriteApplication(Application[UUID]):
         self._pending = _Pending()
 
     def _replay_if_recorded(self) -> None:
-        """Replayed with the first result when this thread's idempotency key was used before
+        """Replayed with the first response when this thread's idempotency key was used before
         by the same credential for the same request; IdempotencyMismatchError (422) when for
         another one."""
         pending = self._pending.key
         if pending is None:
             return
-        try:
-            record: IdempotentRequest = self.repository.get(pending.record_id)
-        except AggregateNotFoundError:
+        assert self.idempotency is not None, "no idempotency records attached"
+        record = self.idempotency.find(pending.record_id)
+        if record is None:
             return
         if record.credential != pending.credential or record.fingerprint != pending.fingerprint:
             raise IdempotencyMismatchError(
                 f"the Idempotency-Key {pending.key!r} was used before for a different request")
-        raise Replayed(record.result)
+        raise Replayed(record.status, record.body)
 
     def _commit(self, result: dict[str, Any], *aggregates: Any) -> dict[str, Any]:
         """Save the touched aggregates in one transaction, with the idempotency record of the
         request when it has a key; return the result."""
         pending = self._pending.key
-        if pending is not None:
-            aggregates = (*aggregates, IdempotentRequest.record(
-                key=pending.key, subject=pending.subject, credential=pending.credential,
-                fingerprint=pending.fingerprint, result=result, context=pending.context))
-        self.save(*aggregates)
+        if pending is None:
+            self.save(*aggregates)
+            return result
+        assert self.idempotency is not None, "no idempotency records attached"
+        status, body = pending.render(result) if pending.render is not None else (
+            200, json.dumps(result, sort_keys=True, default=str).encode())
+        now = datetime.now(UTC)
+        record = IdempotencyRecord(
+            record_id=pending.record_id, key=pending.key, credential=pending.credential,
+            subject=pending.subject, fingerprint=pending.fingerprint, status=status, body=body,
+            created_at=now, expires_at=now + self.idempotency.ttl)
+        self.save(*aggregates, idempotency=record)
         return result
 
     def _network_lock(self, network_id: str) -> threading.Lock:

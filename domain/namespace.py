@@ -26,6 +26,7 @@ from domain.errors import (
 )
 from domain.ranges import IntRanges
 from domain.spec import VRF_MAX, VRF_MIN, check_vrf, overlapping
+from domain.versions import ContextAlwaysKept
 
 DEFAULT_NAMESPACE = "default"
 
@@ -42,11 +43,23 @@ class Namespace(Aggregate):
     """Which top-level network holds which prefix, and each partition's private super and
     underlay network."""
 
+    TOPIC = "Namespace"
+
+    class Event(ContextAlwaysKept, Aggregate.Event):
+        """Every event of this aggregate (see `domain.versions`)."""
+
+    class Created(Aggregate.Created):
+        """The library's generic creation event (unused: creations are named below)."""
+
+        TOPIC = "Namespace.Created"
+
     class Started(Aggregate.Created):
+        TOPIC = "Namespace.Started"
         name: str
-        context: dict[str, Any] | None = None  # None on events recorded before it was kept
+        context: dict[str, Any]
 
     class PrefixesClaimed(Aggregate.Event):
+        TOPIC = "Namespace.PrefixesClaimed"
         network_id: str
         prefixes: list[str]
         context: dict[str, Any]
@@ -58,6 +71,7 @@ class Namespace(Aggregate):
             aggregate.claims = claims
 
     class PrefixesReleased(Aggregate.Event):
+        TOPIC = "Namespace.PrefixesReleased"
         network_id: str
         prefixes: list[str]
         context: dict[str, Any]
@@ -66,6 +80,7 @@ class Namespace(Aggregate):
             aggregate.claims = {k: v for k, v in aggregate.claims.items() if k not in self.prefixes}
 
     class PrivateSuperRegistered(Aggregate.Event):
+        TOPIC = "Namespace.PrivateSuperRegistered"
         partition_id: str
         network_id: str
         context: dict[str, Any]
@@ -74,6 +89,7 @@ class Namespace(Aggregate):
             aggregate.private_supers = {**aggregate.private_supers, self.partition_id: self.network_id}
 
     class PrivateSuperUnregistered(Aggregate.Event):
+        TOPIC = "Namespace.PrivateSuperUnregistered"
         partition_id: str
         network_id: str
         context: dict[str, Any]
@@ -84,6 +100,7 @@ class Namespace(Aggregate):
             }
 
     class UnderlayRegistered(Aggregate.Event):
+        TOPIC = "Namespace.UnderlayRegistered"
         partition_id: str
         network_id: str
         context: dict[str, Any]
@@ -92,6 +109,7 @@ class Namespace(Aggregate):
             aggregate.underlays = {**aggregate.underlays, self.partition_id: self.network_id}
 
     class UnderlayUnregistered(Aggregate.Event):
+        TOPIC = "Namespace.UnderlayUnregistered"
         partition_id: str
         network_id: str
         context: dict[str, Any]
@@ -169,11 +187,23 @@ class Namespace(Aggregate):
 class VrfPool(Aggregate):
     """VRF ids handed out exclusively (ranges) and held by shared networks (reference counts)."""
 
+    TOPIC = "VrfPool"
+
+    class Event(ContextAlwaysKept, Aggregate.Event):
+        """Every event of this aggregate (see `domain.versions`)."""
+
+    class Created(Aggregate.Created):
+        """The library's generic creation event (unused: creations are named below)."""
+
+        TOPIC = "VrfPool.Created"
+
     class Started(Aggregate.Created):
+        TOPIC = "VrfPool.Started"
         name: str
-        context: dict[str, Any] | None = None  # None on events recorded before it was kept
+        context: dict[str, Any]
 
     class VrfReserved(Aggregate.Event):
+        TOPIC = "VrfPool.VrfReserved"
         vrf: int
         network_id: str
         shared: bool
@@ -187,6 +217,7 @@ class VrfPool(Aggregate):
                 aggregate.exclusive = aggregate.exclusive.add(self.vrf)
 
     class VrfReleased(Aggregate.Event):
+        TOPIC = "VrfPool.VrfReleased"
         vrf: int
         network_id: str
         shared: bool

@@ -27,6 +27,7 @@ from domain.errors import (
     UnprocessableError,
 )
 from domain.persistent import PersistentMap
+from domain.versions import ContextAlwaysKept
 
 MACHINE_TAG = "machine.metal-stack.io/id="
 IP_TYPES = ("ephemeral", "static")
@@ -84,11 +85,25 @@ class NetworkAttributes:
 class Network(Aggregate):
     """A network and its allocation bookkeeping."""
 
+    TOPIC = "Network"
+
+    class Event(ContextAlwaysKept, Aggregate.Event):
+        """Every event of this aggregate (see `domain.versions`)."""
+
+    class Created(Aggregate.Created):
+        """The library's generic creation event (unused: creations are named below)."""
+
+        TOPIC = "Network.Created"
+
     class NetworkCreated(Aggregate.Created, NetworkAttributes):
         """A network came into being with these attributes (its prefixes follow as PrefixAdded)."""
 
+        TOPIC = "Network.NetworkCreated"
+
     class NetworkRecreated(Aggregate.Event, NetworkAttributes):
         """A deleted network's id was used again: the state starts afresh."""
+
+        TOPIC = "Network.NetworkRecreated"
 
         def apply(self, aggregate: Network) -> None:
             fields = {name: getattr(self, name) for name in NetworkAttributes.__dataclass_fields__}
@@ -96,6 +111,7 @@ class Network(Aggregate):
             aggregate.recreated_on = self.timestamp
 
     class PrefixAdded(Aggregate.Event):
+        TOPIC = "Network.PrefixAdded"
         prefix: str
         context: dict[str, Any]
 
@@ -104,6 +120,7 @@ class Network(Aggregate):
             aggregate.pools = {**aggregate.pools, self.prefix: pool}
 
     class PrefixRemoved(Aggregate.Event):
+        TOPIC = "Network.PrefixRemoved"
         prefix: str
         context: dict[str, Any]
 
@@ -112,6 +129,8 @@ class Network(Aggregate):
 
     class NetworkUpdated(Aggregate.Event):
         """Only the fields that changed are set; None means unchanged."""
+
+        TOPIC = "Network.NetworkUpdated"
 
         name: str | None
         description: str | None
@@ -129,6 +148,7 @@ class Network(Aggregate):
                     setattr(aggregate, name, value)
 
     class ChildNetworkAllocated(Aggregate.Event):
+        TOPIC = "Network.ChildNetworkAllocated"
         child_id: str
         prefixes: list[str]
         vrf: int | None
@@ -143,6 +163,7 @@ class Network(Aggregate):
             aggregate.children = aggregate.children.set(self.child_id, tuple(self.prefixes))
 
     class ChildNetworkReleased(Aggregate.Event):
+        TOPIC = "Network.ChildNetworkReleased"
         child_id: str
         prefixes: list[str]
         vrf: int | None
@@ -153,6 +174,7 @@ class Network(Aggregate):
             aggregate.children = aggregate.children.delete(self.child_id)
 
     class NetworkDeleted(Aggregate.Event):
+        TOPIC = "Network.NetworkDeleted"
         prefixes: list[str]
         vrf: int | None
         parent_id: str | None
@@ -162,6 +184,7 @@ class Network(Aggregate):
             aggregate.deleted = True
 
     class IPAcquired(Aggregate.Event):
+        TOPIC = "Network.IPAcquired"
         address: str
         prefix: str
         family: str
@@ -188,6 +211,7 @@ class Network(Aggregate):
             )
 
     class IPReleased(Aggregate.Event):
+        TOPIC = "Network.IPReleased"
         address: str
         prefix: str
         allocation_uuid: str
@@ -204,6 +228,8 @@ class Network(Aggregate):
 
     class IPUpdated(Aggregate.Event):
         """The fields given in the request; None means unchanged. `type` is the resulting type."""
+
+        TOPIC = "Network.IPUpdated"
 
         address: str
         allocation_uuid: str

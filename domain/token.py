@@ -18,6 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidRequestError
+from domain.versions import ContextAlwaysKept
 
 PREFIX = "ipam_"
 
@@ -61,7 +62,18 @@ def token_index_uuid() -> UUID:
 class ApiToken(Aggregate):
     """One issued token: its subject, role, projects (empty: every project) and expiry."""
 
+    TOPIC = "ApiToken"
+
+    class Event(ContextAlwaysKept, Aggregate.Event):
+        """Every event of this aggregate (see `domain.versions`)."""
+
+    class Created(Aggregate.Created):
+        """The library's generic creation event (unused: creations are named below)."""
+
+        TOPIC = "ApiToken.Created"
+
     class Issued(Aggregate.Created):
+        TOPIC = "ApiToken.Issued"
         digest: str
         subject: str
         role: str
@@ -70,6 +82,7 @@ class ApiToken(Aggregate):
         context: dict[str, Any]
 
     class Revoked(Aggregate.Event):
+        TOPIC = "ApiToken.Revoked"
         context: dict[str, Any]
 
     @classmethod
@@ -110,10 +123,22 @@ class ApiToken(Aggregate):
 class TokenIndex(Aggregate):
     """Every token ever issued, in order: for listing, and to know a store has none yet."""
 
+    TOPIC = "TokenIndex"
+
+    class Event(ContextAlwaysKept, Aggregate.Event):
+        """Every event of this aggregate (see `domain.versions`)."""
+
+    class Created(Aggregate.Created):
+        """The library's generic creation event (unused: creations are named below)."""
+
+        TOPIC = "TokenIndex.Created"
+
     class Started(Aggregate.Created):
+        TOPIC = "TokenIndex.Started"
         context: dict[str, Any]
 
     class Registered(Aggregate.Event):
+        TOPIC = "TokenIndex.Registered"
         token_id: str
         context: dict[str, Any]
 

@@ -8,7 +8,9 @@ PostgreSQL (notification ids in commit order), same transactions and error trans
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -17,8 +19,11 @@ from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import (
     SQLAlchemyApplicationRecorder,
 )
-from sqlalchemy import Integer, Select, bindparam, insert, select
+from sqlalchemy import Engine, Integer, Select, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
+
+from application.ports import IdempotencyRecord
+from infrastructure.tables import idempotency
 
 
 class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
@@ -84,6 +89,9 @@ class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
     def _insert_stored_events(
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int]:
+        record = kwargs.get("idempotency")
+        if record is not None:  # in this transaction: stored with the events, or not at all
+            insert_idempotency_record(session, record)
         if self._has_autoincrementing_ids:
             self._lock_table(session)
         ids = [
@@ -100,6 +108,52 @@ class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
         ]
         self._notify_channel(session)
         return ids
+
+
+def _microseconds(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_purge_countdown = itertools.count()
+
+
+def insert_idempotency_record(session: Session, record: IdempotencyRecord) -> None:
+    """Store a first answer. An expired record of the same key gives way; a live one makes
+    the insert, and so the whole save, fail (the retry then finds and replays it). Expired
+    records are purged now and then."""
+    now = _microseconds(record.created_at)
+    if next(_purge_countdown) % 256 == 0:
+        session.execute(delete(idempotency).where(idempotency.c.expires_us <= now))
+    else:
+        session.execute(delete(idempotency).where(
+            idempotency.c.id == str(record.record_id), idempotency.c.expires_us <= now))
+    session.execute(insert(idempotency).values(
+        id=str(record.record_id), key=record.key, credential=record.credential,
+        subject=record.subject, fingerprint=record.fingerprint, status=record.status,
+        body=record.body, created_us=now, expires_us=_microseconds(record.expires_at)))
+
+
+class SqlIdempotencyRecords:
+    """`application.ports.IdempotencyRecords` on the store's `ipam_idempotency` table."""
+
+    def __init__(self, engine: Engine, ttl: timedelta) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._select = select(idempotency).where(
+            idempotency.c.id == bindparam("id"), idempotency.c.expires_us > bindparam("now"))
+
+    def find(self, record_id: UUID) -> IdempotencyRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._select, {
+                "id": str(record_id), "now": _microseconds(datetime.now(UTC))}).first()
+        if row is None:
+            return None
+        return IdempotencyRecord(
+            record_id=record_id, key=row.key, credential=row.credential, subject=row.subject,
+            fingerprint=row.fingerprint, status=row.status, body=bytes(row.body),
+            created_at=EPOCH + timedelta(microseconds=row.created_us),
+            expires_at=EPOCH + timedelta(microseconds=row.expires_us))
 
 
 class Factory(SQLAlchemyFactory):

@@ -3,6 +3,8 @@
 - unset: a SQLite file `ipam.db` under `IPAM_DATA_DIR` (default `./data`), created on first start;
 - `sqlite:///path/to/file.db`: that SQLite file;
 - `postgresql://user@host:port/db` (or `postgresql+psycopg://...`): PostgreSQL through psycopg 3.
+
+`IPAM_IDEMPOTENCY_TTL`: seconds an idempotency key's first answer is kept (default 86400, 24 h).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ class Settings:
     database_url: str
     cache_size: int = 10_000
     snapshot_interval: int = 500
+    idempotency_ttl: int = 86_400  # seconds an idempotency key's first answer is kept
 
     @property
     def is_sqlite(self) -> bool:
@@ -29,7 +32,10 @@ class Settings:
             data_dir = Path(os.environ.get("IPAM_DATA_DIR", "data"))
             data_dir.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{(data_dir / 'ipam.db').resolve()}"
-        return cls(database_url=sqlalchemy_url(url))
+        ttl = os.environ.get("IPAM_IDEMPOTENCY_TTL", "").strip()
+        if ttl and not (ttl.isdigit() and int(ttl) > 0):
+            raise ValueError(f"IPAM_IDEMPOTENCY_TTL must be a positive number of seconds, not {ttl!r}")
+        return cls(database_url=sqlalchemy_url(url), idempotency_ttl=int(ttl) if ttl else 86_400)
 
 
 def sqlalchemy_url(url: str) -> str:

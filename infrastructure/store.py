@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -16,8 +17,9 @@ try:
 except ImportError:  # not POSIX: processes starting together on one SQLite file may race
     fcntl = None  # type: ignore[assignment]
 
-from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.application import Repository
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
+from eventsourcing.utils import strtobool
 from sqlalchemy import bindparam, create_engine, event, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
@@ -29,9 +31,12 @@ from domain.network import Network
 from infrastructure.chain import ChainProjection
 from infrastructure.following import Projector
 from infrastructure.history import HistoryProjection, SqlHistory
+from infrastructure.persistence import SqlIdempotencyRecords
 from infrastructure.projection import ReadModelProjection
 from infrastructure.readmodel import SqlReadModel
 from infrastructure.settings import Settings
+from infrastructure.tables import store as store_tables
+from infrastructure.topics import Snapshot, SnapshotTolerantRepository, StableMapper
 from infrastructure.transcodings import TRANSCODINGS
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,23 @@ class StoredIpam(IpamApplication):
     name = "ipam"  # tables ipam_events and ipam_snapshots
     snapshot_interval = 500
     snapshot_entries_per_event = 4
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Events stored under stable names with their versions (`infrastructure.topics`)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=StableMapper)
+
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository, but a snapshot it cannot read is skipped, not fatal."""
+        size = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return SnapshotTolerantRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(size) if size else None,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(
+                self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
+            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+        )
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -189,6 +211,7 @@ class Ipam:
                 event.listen(engine, "connect", _sqlite_pragmas)
                 engine.dispose()  # connections opened while creating tables lack the pragmas
                 _switch_to_wal(self.app.factory.datastore)  # type: ignore[attr-defined]
+            store_tables.create_all(engine)
             self.projectors = {
                 projection.name: Projector(self.app, projection)
                 for projection in (ReadModelProjection(), HistoryProjection(), ChainProjection())
@@ -196,6 +219,8 @@ class Ipam:
         self.projection = self.projectors[ReadModelProjection.name]
         self.read_model = SqlReadModel(self.projection)
         self.app.read_model = self.read_model
+        self.app.idempotency = SqlIdempotencyRecords(
+            engine, timedelta(seconds=settings.idempotency_ttl))
         self.history = SqlHistory(self.projectors[HistoryProjection.name])
         self.audit = Audit(self.app, self.history)
         self.tokens = Tokens(self.app, revoked=_revocation_probe(self.app))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -22,6 +23,26 @@ from sqlalchemy import (
 )
 
 SLOTS = ("a", "b")
+
+store = MetaData()
+
+idempotency = Table(
+    "ipam_idempotency",
+    store,
+    # uuid5 of the credential and the key (`application.writes.request_uuid`)
+    Column("id", String(36), primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("credential", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the response body exactly as it was sent
+    Column("created_us", BigInteger, nullable=False),  # microseconds since the epoch, UTC
+    Column("expires_us", BigInteger, nullable=False, index=True),
+)
+"""The first answer to each idempotency key: written in the transaction of the events it
+answers for, kept for `IPAM_IDEMPOTENCY_TTL`. Not domain events: never in a network's history
+or the hash chain."""
 
 control = MetaData()
 

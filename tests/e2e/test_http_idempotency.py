@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from eventsourcing.utils import get_topic
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from application.context import RequestContext
 from application.ports import NetworkFilter
@@ -380,3 +381,70 @@ def test_request_refused_for_role_is_not_remembered(
                           headers=keyed(**bearer(editor)))
     assert allowed.status_code == 201, allowed.text
     assert logged(ipam, Network.IPAcquired) == 1
+
+
+# -- records beside the log, not in it (issue 11) ---------------------------------------------
+
+
+def test_a_replay_sends_the_first_body_byte_for_byte_even_after_the_response_shape_changed(
+    client: TestClient, child: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from api.schemas import IPResponse
+
+    first = client.post("/v1/ip/allocate", json=acquisition(child), headers=keyed())
+    assert first.status_code == 201, first.text
+
+    def changed_shape(_: dict[str, Any]) -> Any:
+        raise AssertionError("a replay must not render the result again")
+
+    monkeypatch.setattr(IPResponse, "of", changed_shape)  # a later release's response model
+    replay = client.post("/v1/ip/allocate", json=acquisition(child), headers=keyed())
+
+    assert (replay.status_code, replay.content) == (201, first.content)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+
+
+def test_an_idempotent_write_adds_no_event_and_no_history_row(
+    client: TestClient, ipam: Ipam, child: dict[str, Any],
+) -> None:
+    head = ipam.projection.head()
+    plain = client.post("/v1/ip/allocate", json=acquisition(child))
+    after_plain = ipam.projection.head()
+    keyed_one = client.post("/v1/ip/allocate", json=acquisition(child), headers=keyed())
+    assert (plain.status_code, keyed_one.status_code) == (201, 201)
+
+    assert ipam.projection.head() - after_plain == after_plain - head  # the same events
+    history = client.get(f"/v1/network/{child['id']}/history", params={"limit": 1000}).json()
+    assert all(event["type"] != "Recorded" for event in history["events"])
+    with ipam.projection.engine.connect() as conn:
+        topics = {row[0] for row in conn.execute(text("SELECT DISTINCT topic FROM ipam_events"))}
+        kept = conn.execute(text("SELECT status, body FROM ipam_idempotency")).all()
+    assert not any("Idempotent" in topic for topic in topics)
+    assert [(row.status, bytes(row.body)) for row in kept] == [(201, keyed_one.content)]
+
+
+def test_a_key_is_forgotten_after_its_lifetime(
+    ipam: Ipam, child: dict[str, Any], client: TestClient,
+) -> None:
+    from datetime import timedelta
+
+    assert ipam.app.idempotency is not None
+    assert ipam.app.idempotency.ttl == timedelta(hours=24)  # the default
+    ipam.app.idempotency.ttl = timedelta(microseconds=1)
+    first = client.post("/v1/ip/allocate", json=acquisition(child), headers=keyed())
+    later = client.post("/v1/ip/allocate", json=acquisition(child), headers=keyed())
+
+    assert (first.status_code, later.status_code) == (201, 201)
+    assert first.json()["ipaddress"] != later.json()["ipaddress"]  # a new change, not a replay
+    assert "Idempotent-Replayed" not in later.headers
+
+
+def test_the_lifetime_is_configured_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infrastructure.settings import Settings
+
+    monkeypatch.setenv("IPAM_IDEMPOTENCY_TTL", "3600")
+    assert Settings.from_env("sqlite:///x.db").idempotency_ttl == 3600
+    monkeypatch.setenv("IPAM_IDEMPOTENCY_TTL", "an hour")
+    with pytest.raises(ValueError, match="IPAM_IDEMPOTENCY_TTL"):
+        Settings.from_env("sqlite:///x.db")
