@@ -38,10 +38,11 @@ from sqlalchemy import text
 from application.context import RequestContext
 from domain.addressing import Family
 from domain.network import Network, network_uuid
-from infrastructure.audit import checkpoint, export, verify
+from infrastructure.audit import checkpoint, verify
 from infrastructure.chain import read_log
 from infrastructure.store import Ipam, open_ipam
 from infrastructure.tables import chain_table
+from infrastructure.transfer import export
 
 SCRATCH_DB = "ipam_bench_rebuild"
 TARGET = 20_000  # events per second for a rebuild on SQLite (issue 3)

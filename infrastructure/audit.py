@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -214,31 +212,3 @@ def verify_checkpoint(ipam: Ipam, position: int, expected: str) -> CheckpointRes
     if first_difference is not None:
         message += f"; the first event that differs is at position {first_difference}"
     return CheckpointResult(False, position, expected, chain, first_difference, message)
-
-
-def export(ipam: Ipam, *, since: int = 0, until: datetime | None = None) -> Iterator[dict[str, Any]]:
-    """One record per stored event after position `since` (up to time `until`), in order, with
-    the running hash."""
-    chain = GENESIS
-    app = ipam.app
-    for notification in read_log(app.recorder):
-        chain = link(chain, notification)
-        if notification.id <= since:
-            continue
-        event: Any = app.mapper.to_domain_event(notification)
-        if until is not None and event.timestamp > until:
-            return
-        topic = notification.topic
-        aggregate_type, _, event_type = topic.split(":", 1)[1].rpartition(".")
-        yield {
-            "position": notification.id,
-            "aggregate_id": str(notification.originator_id),
-            "aggregate_type": aggregate_type,
-            "version": notification.originator_version,
-            "type": event_type,
-            "topic": topic,
-            "time": rfc3339(event.timestamp),
-            **context_of(event),
-            "facts": facts_of(event),
-            "hash": chain,
-        }

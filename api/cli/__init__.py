@@ -3,14 +3,14 @@
 - client commands that talk to a running server over HTTP (`network ...`, `network ip ...`,
   `history ...`), with metalctl's commands, flags and output formats;
 - local commands that open the store directly (`serve`, `projections ...`, `audit ...`,
-  `events export`, `token ...`).
+  `events export|import`, `token ...`).
 """
 
 from __future__ import annotations
 
 import typer
 
-from api.cli import admin, history, ips, networks, tokens
+from api.cli import admin, events, history, ips, networks, tokens
 
 app = typer.Typer(
     name="ipam", no_args_is_help=True, rich_markup_mode="rich",
@@ -26,7 +26,7 @@ app.add_typer(history.app, name="history", rich_help_panel="Client (HTTP API)")
 app.command(rich_help_panel="Local (the store)")(admin.serve)
 app.add_typer(admin.projections_app, name="projections", rich_help_panel="Local (the store)")
 app.add_typer(admin.audit_app, name="audit", rich_help_panel="Local (the store)")
-app.add_typer(admin.events_app, name="events", rich_help_panel="Local (the store)")
+app.add_typer(events.app, name="events", rich_help_panel="Local (the store)")
 app.add_typer(tokens.app, name="token", rich_help_panel="Local (the store)")
 
 

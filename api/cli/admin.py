@@ -6,11 +6,8 @@ running server.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -27,7 +24,6 @@ from rich.table import Table
 
 projections_app = typer.Typer(help="Follow, rebuild and inspect the projections.", no_args_is_help=True)
 audit_app = typer.Typer(help="Prove the log intact and the read models true to it.", no_args_is_help=True)
-events_app = typer.Typer(help="The event log.", no_args_is_help=True)
 
 err = Console(stderr=True)
 DatabaseUrl = Annotated[
@@ -234,28 +230,5 @@ def audit_checkpoint(database_url: DatabaseUrl = None) -> None:
     try:
         position, head = checkpoint(ipam)
         print(f"{position}:{head}")
-    finally:
-        ipam.close()
-
-
-@events_app.command("export")
-def events_export(
-    database_url: DatabaseUrl = None,
-    since: Annotated[int, typer.Option(min=0, help="only events after this position")] = 0,
-    until: Annotated[datetime | None, typer.Option(
-        help="only events at or before this RFC 3339 time", formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"])] = None,
-) -> None:
-    """Write the event log as JSON lines to standard output, with the running hash.
-
-    Example: ipam events export --since 1200 > events.jsonl
-    """
-    from infrastructure.audit import export
-
-    ipam = _open(database_url)
-    try:
-        out = sys.stdout
-        for record in export(ipam, since=since, until=until):
-            out.write(json.dumps(record, separators=(",", ":")) + "\n")
-        out.flush()
     finally:
         ipam.close()

@@ -18,8 +18,8 @@ from application.tokens import MAX_SECRET, Tokens
 from domain.errors import InvalidRequestError, NotFoundError, UnauthenticatedError
 from domain.network import network_uuid
 from domain.token import PREFIX, ApiToken, Role, TokenIndex, digest_of, token_index_uuid
-from infrastructure.audit import export
 from infrastructure.store import Ipam, open_ipam
+from infrastructure.transfer import export
 from tests.conftest import refused
 
 

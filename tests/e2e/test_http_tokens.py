@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 
 from application.context import RequestContext
 from application.tokens import TokenInfo
-from infrastructure.audit import export
 from infrastructure.store import Ipam, open_ipam
+from infrastructure.transfer import export
 from tests.application.test_tokens import save_expired, stored_states
 from tests.conftest import SEED_PROJECT
 from tests.live import BIN, bearer, free_port, ipam_serve, stop, wait_healthy

@@ -210,8 +210,8 @@ def test_verify_checkpoint_fails_with_message_when_beyond_head(populated: Ipam, 
 
 # -- export ----------------------------------------------------------------------------------
 
-FIELDS = {"position", "aggregate_id", "aggregate_type", "version", "type", "topic", "time", "actor",
-          "request_id", "reason", "facts", "hash"}
+FIELDS = {"format", "position", "aggregate_id", "aggregate_type", "version", "network", "type",
+          "event_version", "topic", "time", "actor", "request_id", "reason", "facts", "state", "hash"}
 
 
 def export_lines(db_url: str, *args: str) -> list[dict[str, Any]]:
@@ -228,27 +228,38 @@ def test_export_writes_every_event_in_order_with_the_running_hash(populated: Ipa
     lines = export_lines(db_url)
 
     assert [line["position"] for line in lines] == list(range(1, populated.projection.head() + 1))
-    assert all(set(line) == FIELDS for line in lines)  # no state bytes: the export alone cannot prove the chain
+    assert all(set(line) == FIELDS and line["format"] == 2 for line in lines)
     assert (lines[-1]["position"], lines[-1]["hash"]) == take_checkpoint(db_url)
     table = events_table(populated)
     with populated.projection.engine.connect() as conn:
         states = {row.id: bytes(row.state) for row in conn.execute(select(table.c.id, table.c.state))}
-    previous = "0" * 64  # the chain as the README documents it, with the stored bytes beside the export
+    previous = "0" * 64  # the chain as the README documents it, from the export alone
     for line in lines:
+        assert line["state"].encode() == states[line["position"]]  # stored exactly as it was
         digest = hashlib.sha256(bytes.fromhex(previous))
         digest.update(f"{line['position']}|{line['aggregate_id']}|{line['version']}|{line['topic']}|".encode())
-        digest.update(states[line["position"]])
+        digest.update(line["state"].encode())
         previous = digest.hexdigest()
         assert line["hash"] == previous, line["position"]
     versions: dict[str, list[int]] = {}
     for line in lines:
         versions.setdefault(line["aggregate_id"], []).append(line["version"])
-        assert line["topic"].endswith(f":{line['aggregate_type']}.{line['type']}")
+        assert line["topic"] == f"{line['aggregate_type']}.{line['type']}"  # stable names
+        assert line["event_version"] == json.loads(line["state"])["class_version"] >= 1
         assert moment(line["time"]).utcoffset() == timedelta(0)
+        if line["aggregate_type"] == "Network":
+            assert line["network"]
+        else:
+            assert line["network"] is None
     assert all(v == list(range(1, len(v) + 1)) for v in versions.values())
     specific = [line for line in lines if line["type"] == "IPAcquired" and line["facts"]["specific"]]
     assert [line["facts"]["address"] for line in specific] == ["10.0.1.77"]
     assert specific[0]["aggregate_type"] == "Network"
+    child = [line for line in lines if line["type"] == "ChildNetworkAllocated"
+             and "10.0.1.77" in str(line["facts"])] or [
+        line for line in lines if line["type"] == "ChildNetworkAllocated"
+        and line["facts"]["child_id"] == specific[0]["network"]]
+    assert child and child[0]["network"] == "super"  # the user-visible id, by aggregate
     assert (specific[0]["actor"], specific[0]["reason"]) == ("populate", "test data")
     assert len([line for line in lines if line["type"] == "IPAcquired"]) == 19
 
