@@ -2,7 +2,7 @@
 the answers of reads after it.
 
 `python -m tests.golden.scenario DIR` writes into an empty DIR a store (`ipam.db`, SQLite), the
-export of its log (`events.jsonl`, when this version has `ipam events export`), the answers of
+export of its log (`events.jsonl`, format 2 and later), the answers of
 reads (`reads.json`) and the secrets of its tokens (`secrets.json`, test data only). Each release
 adds its own golden directory beside the earlier ones; `tests/integration/test_golden_logs.py`
 loads every one of them with the current code.
@@ -87,7 +87,7 @@ def run(ipam: Ipam) -> tuple[dict[str, str], dict[str, Any]]:
              "machineid": "m-1"},
         ):
             ips.append(check(http.post("/v1/ip/allocate", json=body, headers=a), 201))
-        specific4 = check(http.post("/v1/ip/allocate/10.0.0.77", json={
+        check(http.post("/v1/ip/allocate/10.0.0.77", json={
             "networkid": dual["id"], "projectid": PROJECT, "name": "specific"}, headers=e), 201)
         v6_prefix = next(p for p in dual["prefixes"] if ":" in p)
         specific6 = v6_prefix.split("/")[0] + "abcd"
@@ -160,11 +160,9 @@ def main(directory: str) -> None:
     try:
         secrets, moments = run(ipam)
         answers = reads(ipam, secrets, moments)
-        try:
-            from infrastructure.audit import export
-        except ImportError:  # pragma: no cover
-            export = None
-        if export is not None and "format" in next(iter(export(ipam)), {}):
+        from infrastructure.transfer import export
+
+        if "format" in next(iter(export(ipam)), {}):
             with (target / "events.jsonl").open("w") as out:
                 for record in export(ipam):
                     out.write(json.dumps(record, separators=(",", ":")) + "\n")
