@@ -18,6 +18,7 @@ from api.schemas import (
 )
 from application.ports import NetworkFilter
 from domain.addressing import check_cidr, parse_family
+from domain.network_values import NetworkAttributes
 
 router = APIRouter(prefix="/v1/network", tags=["network"])
 
@@ -43,14 +44,15 @@ def create_network(body: NetworkCreate, request: Request) -> Response:
     """Create a network; a given id that exists already is a conflict."""
     doc = app_of(request).create_network(
         context=context_of(request, body, answer=NetworkResponse.of, status=201),
-        network_id=body.id, prefixes=body.prefixes,
-        name=body.name, description=body.description,
-        partition_id=body.partitionid, project_id=body.projectid,
-        destination_prefixes=body.destinationprefixes,
-        additional_announcable_cidrs=body.additionalAnnouncableCIDRs,
-        default_child_prefix_length=body.defaultchildprefixlength, labels=body.labels,
-        private_super=body.privatesuper, underlay=body.underlay, nat=body.nat,
-        shared=body.shared, vrf=body.vrf, vrf_shared=body.vrfshared,
+        network_id=body.id, prefixes=body.prefixes, attributes=NetworkAttributes(
+            name=body.name, description=body.description,
+            partition_id=body.partitionid, project_id=body.projectid,
+            destination_prefixes=body.destinationprefixes,
+            additional_announcable_cidrs=body.additionalAnnouncableCIDRs,
+            default_child_prefix_length=body.defaultchildprefixlength, labels=body.labels,
+            private_super=body.privatesuper, underlay=body.underlay, nat=body.nat,
+            shared=body.shared, vrf=body.vrf, vrf_shared=body.vrfshared,
+        ),
     )
     return reply(NetworkResponse.of(doc), 201)
 

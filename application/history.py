@@ -22,6 +22,7 @@ from application.views import network_view
 from domain.addressing import parse_address, parse_prefix
 from domain.errors import InvalidRequestError, IPNotFoundError, NetworkNotFoundError
 from domain.network import Network, network_uuid
+from domain.versions import type_name
 
 
 class Audit:
@@ -117,7 +118,7 @@ class Audit:
         held: dict[str, Any] | None = None
         for record in self._history().ip_events_until(canonical, at):
             facts, moment = record["facts"], datetime.fromisoformat(record["time"])
-            if record["type"] == "IPAcquired":
+            if record["type"] == ACQUIRED:
                 held = {
                     "address": canonical, "allocation_uuid": facts["allocation_uuid"],
                     "network_id": record["network"], "project_id": facts["project_id"],
@@ -126,20 +127,24 @@ class Audit:
                     "family": facts["family"], "prefix": facts["prefix"],
                     "created": moment, "changed": moment,
                 }
-            elif record["type"] == "IPUpdated" and held is not None:
+            elif record["type"] == UPDATED and held is not None:
                 for name in ("name", "description", "tags"):
                     if facts.get(name) is not None:
                         held[name] = facts[name]
                 held["type"] = facts["type"]
                 held["changed"] = moment
-            elif record["type"] == "IPReleased":
+            elif record["type"] == RELEASED:
                 held = None
         if held is None or (principal is not None and not principal.sees_ip(held["project_id"])):
             raise IPNotFoundError(f'ip "{canonical}" was not held at {at.isoformat()}')
         return held
 
 
-CREATIONS = ("NetworkCreated", "NetworkRecreated")
+ACQUIRED, UPDATED, RELEASED = (type_name(c) for c in (
+    Network.IPAcquired, Network.IPUpdated, Network.IPReleased))
+CHILD_ALLOCATED, CHILD_RELEASED = (type_name(c) for c in (
+    Network.ChildNetworkAllocated, Network.ChildNetworkReleased))
+CREATIONS = (type_name(Network.NetworkCreated), type_name(Network.NetworkRecreated))
 
 
 class Scope:
@@ -178,7 +183,7 @@ class Scope:
         cursor: int | None = None
         while allocation_uuid not in self._allocations:
             page = self.history.ip_history(address, HistoryQuery(
-                limit=1000, types=("IPAcquired",), ascending=False, cursor=cursor))
+                limit=1000, types=(ACQUIRED,), ascending=False, cursor=cursor))
             for event in page.events:
                 self._allocations.setdefault(event["facts"]["allocation_uuid"],
                                              event["facts"]["project_id"])
@@ -190,11 +195,11 @@ class Scope:
     def project_of(self, event: dict[str, Any]) -> str | None:
         """The project an event is about; "" for a network-level event of a project-less network."""
         facts, kind = event["facts"], event["type"]
-        if kind in ("IPAcquired", "IPReleased", "ChildNetworkAllocated"):
+        if kind in (ACQUIRED, RELEASED, CHILD_ALLOCATED):
             return str(facts.get("project_id") or "")
-        if kind == "IPUpdated":
+        if kind == UPDATED:
             return self.allocation_project(facts["address"], facts["allocation_uuid"])
-        if kind == "ChildNetworkReleased":
+        if kind == CHILD_RELEASED:
             return self.network_project(facts["child_id"], event["position"])
         return self.network_project(event["network"], event["position"])
 

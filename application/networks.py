@@ -6,6 +6,7 @@ model that may have moved on since), lets the domain decide, and saves in one tr
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from uuid import uuid4
 
@@ -21,27 +22,25 @@ from domain.errors import (
     NotFoundError,
 )
 from domain.identifiers import check_id, check_optional_id
-from domain.network import Network
+from domain.network import Network, NetworkAttributes
+from domain.revision import UpdateRequest
 from domain.spec import (
-    check_child_lengths,
-    check_destination_families,
-    check_managed,
     parse_prefixes,
     validate_new_network,
 )
 from domain.token import Role
 
 
-def check_infrastructure(principal: Principal | None, attributes: dict[str, Any]) -> None:
+def check_infrastructure(principal: Principal | None, attributes: NetworkAttributes) -> None:
     """A principal bound to projects creates networks of its projects only: private supers,
     underlays, networks without a project and chosen VRF ids shape the partition for every
     project, so they are for principals bound to none (ForbiddenError, 403)."""
     if principal is None or not principal.bound:
         return
-    kinds = [("a private super network", bool(attributes.get("private_super"))),
-             ("an underlay network", bool(attributes.get("underlay"))),
-             ("a network without a project", not attributes.get("project_id")),
-             ("a network with a chosen vrf", bool(attributes.get("vrf")))]
+    kinds = [("a private super network", attributes.private_super),
+             ("an underlay network", attributes.underlay),
+             ("a network without a project", not attributes.project_id),
+             ("a network with a chosen vrf", bool(attributes.vrf))]
     for kind, asked in kinds:
         if asked:
             raise ForbiddenError(
@@ -55,68 +54,58 @@ class NetworkCommands(WriteApplication):
     @idempotent
     def create_network(
         self, *, context: RequestContext, network_id: str = "", prefixes: list[str],
-        **attributes: Any,
+        attributes: NetworkAttributes | None = None,
     ) -> dict[str, Any]:
-        """Create a network (SPEC 2). `vrf` 0 means none. Raises InvalidRequestError (400),
-        AlreadyExistsError (409), OverlapError (422), ForbiddenError (403) below the admin
-        role."""
-        if not attributes.get("vrf"):
-            attributes["vrf"] = None
+        """Create a network (SPEC 2). `vrf` 0 means none; a parent id is ignored (metal-api).
+        Raises InvalidRequestError (400), AlreadyExistsError (409), OverlapError (422),
+        ForbiddenError (403) below the admin role."""
+        attributes = replace(attributes or NetworkAttributes(), vrf=(attributes and attributes.vrf)
+                             or None, parent_id=None)
         if context.principal is not None:
             context.principal.require(Role.admin, "create networks")
             check_infrastructure(context.principal, attributes)
-            context.principal.require_project(attributes.get("project_id") or "", "create networks")
+            context.principal.require_project(attributes.project_id, "create networks")
         if network_id:
             check_id(network_id, "network id")
-        check_optional_id(attributes.get("partition_id") or "", "partitionid")
-        check_optional_id(attributes.get("project_id") or "", "projectid")
+        check_optional_id(attributes.partition_id, "partitionid")
+        check_optional_id(attributes.project_id, "projectid")
         return self._create_network(
             context=context, network_id=network_id or str(uuid4()), prefixes=prefixes,
-            **attributes,
+            attributes=attributes,
         )
 
     @retrying
     def _create_network(
-        self, *, context: RequestContext, network_id: str, prefixes: list[str], **attributes: Any
+        self, *, context: RequestContext, network_id: str, prefixes: list[str],
+        attributes: NetworkAttributes,
     ) -> dict[str, Any]:
         ctx = context.as_event_field()
         namespace = self._namespace(ctx)
-        partition_id = attributes.get("partition_id", "")
         spec = validate_new_network(
-            network_id=network_id, prefixes=prefixes,
-            private_super_of_partition=namespace.private_super_of(partition_id)
-            if attributes.get("private_super") else None,
-            **attributes,
+            network_id=network_id, prefixes=prefixes, attributes=attributes,
+            private_super_of_partition=namespace.private_super_of(attributes.partition_id)
+            if attributes.private_super else None,
         )
         existing = self._network_or_none(network_id)
         if existing is not None and not existing.deleted:
             raise AlreadyExistsError("entity already exists")
+        attributes = spec.attributes
         namespace.claim(network_id, list(spec.prefixes), ctx)
-        if spec.private_super:
-            namespace.register_private_super(spec.partition_id, network_id, ctx)
-        if spec.underlay and spec.partition_id:
-            namespace.register_underlay(spec.partition_id, network_id, ctx)
+        if attributes.private_super:
+            namespace.register_private_super(attributes.partition_id, network_id, ctx)
+        if attributes.underlay and attributes.partition_id:
+            namespace.register_underlay(attributes.partition_id, network_id, ctx)
         touched: list[Any] = [namespace]
-        if spec.vrf is not None:
+        if attributes.vrf is not None:
             pool = self._vrf_pool(ctx)
-            pool.reserve(spec.vrf, network_id, spec.vrf_shared, ctx)
+            pool.reserve(attributes.vrf, network_id, attributes.vrf_shared, ctx)
             touched.append(pool)
-        attributes = dict(
-            name=spec.name, description=spec.description, partition_id=spec.partition_id,
-            project_id=spec.project_id, parent_id=None,
-            destination_prefixes=list(spec.destination_prefixes),
-            additional_announcable_cidrs=list(spec.additional_announcable_cidrs),
-            default_child_prefix_length=spec.default_child_prefix_length,
-            private_super=spec.private_super, underlay=spec.underlay, nat=spec.nat,
-            shared=spec.shared, vrf=spec.vrf, vrf_shared=spec.vrf_shared, labels=spec.labels,
-        )
         if existing is not None:
             network = existing
-            network.recreate(prefixes=list(spec.prefixes), context=ctx, **attributes)
+            network.recreate(attributes=attributes, prefixes=list(spec.prefixes), context=ctx)
         else:
-            network = Network.create(
-                network_id=network_id, prefixes=list(spec.prefixes), context=ctx, **attributes
-            )
+            network = Network.create(network_id=network_id, attributes=attributes,
+                                     prefixes=list(spec.prefixes), context=ctx)
         return self._commit(network_view(network), *touched, network)
 
     @idempotent
@@ -134,8 +123,6 @@ class NetworkCommands(WriteApplication):
         them as they are (SPEC 9, metal-api's `len(...) > 0`). Raises InvalidRequestError (400),
         NetworkNotFoundError (404), OverlapError and InUseError (422), ForbiddenError (403)
         below the admin role."""
-        prefixes = prefixes or None
-        destination_prefixes = destination_prefixes or None
         principal = context.principal
         if principal is not None:
             principal.require(Role.admin, "update networks")
@@ -144,66 +131,19 @@ class NetworkCommands(WriteApplication):
         if principal is not None:
             visible_network(principal, {"project_id": network.project_id}, network_id)
             principal.require_project(network.project_id, "update networks")
-        if shared is False and network.shared:
-            raise InvalidRequestError(
-                "once a network is marked as shared it is not possible to unshare it"
-            )
-        new_prefixes = network.prefixes
-        if prefixes is not None:
-            parsed = [str(p) for p in check_managed(parse_prefixes(prefixes))]
-            if network.is_child and parsed != network.prefixes:
-                raise InvalidRequestError("the prefixes of a child network can not be changed")
-            new_prefixes = list(dict.fromkeys(parsed))
-        parsed_new = parse_prefixes(new_prefixes)
-        destinations = parse_prefixes(
-            destination_prefixes if destination_prefixes is not None
-            else network.destination_prefixes
-        )
-        check_destination_families(destinations, parsed_new)
-        lengths = None
-        if default_child_prefix_length == {} and not network.private_super:
-            default_child_prefix_length = None  # an empty map on a plain network sets nothing
-        if default_child_prefix_length is not None:
-            if not network.private_super:
-                raise InvalidRequestError(
-                    "defaultchildprefixlength can only be set for privatesuper networks"
-                )
-            lengths = parse_family_lengths(default_child_prefix_length, "defaultchildprefixlength")
-        if network.private_super:
-            check_child_lengths(lengths if lengths is not None else network.child_lengths(), parsed_new)
-        announcable = None
-        if additional_announcable_cidrs is not None:
-            announcable = [str(p) for p in parse_prefixes(additional_announcable_cidrs)]
-            if announcable and not network.private_super:
-                raise InvalidRequestError(
-                    "additionalannouncablecidrs can only be set in a private super network"
-                )
-            removed = set(network.additional_announcable_cidrs) - set(announcable)
-            if removed and not force:
-                raise InvalidRequestError(
-                    "you are trying to remove the additionalannouncablecidrs "
-                    f"{','.join(sorted(removed))}, this requires force=true"
-                )
+        added, removed = network.revise(UpdateRequest(
+            name=name, description=description, labels=labels, shared=shared,
+            destination_prefixes=destination_prefixes,
+            additional_announcable_cidrs=additional_announcable_cidrs,
+            default_child_prefix_length=default_child_prefix_length, prefixes=prefixes,
+            force=force,
+        ), ctx)
         touched: list[Any] = [network]
-        removed_prefixes = [p for p in network.prefixes if p not in new_prefixes]
-        added_prefixes = [p for p in new_prefixes if p not in network.prefixes]
-        for prefix in removed_prefixes:
-            network.remove_prefix(prefix, ctx)
-        if (added_prefixes or removed_prefixes) and not network.is_child:
+        if (added or removed) and not network.is_child:
             namespace = self._namespace(ctx)
-            namespace.release(network.network_id, removed_prefixes, ctx)
-            namespace.claim(network.network_id, added_prefixes, ctx)
+            namespace.release(network.network_id, removed, ctx)
+            namespace.claim(network.network_id, added, ctx)
             touched.append(namespace)
-        for prefix in added_prefixes:
-            network.add_prefix(prefix, ctx)
-        network.update(
-            ctx, name=name, description=description, labels=labels, shared=shared,
-            destination_prefixes=[str(p) for p in destinations]
-            if destination_prefixes is not None else None,
-            additional_announcable_cidrs=announcable,
-            default_child_prefix_length={f.value: n for f, n in lengths.items()}
-            if lengths is not None else None,
-        )
         return self._commit(network_view(network), *touched)
 
     @idempotent
@@ -292,36 +232,18 @@ class NetworkCommands(WriteApplication):
         parent = self._network(super_id)
         if principal is not None and not principal.sees_network(parent.project_id):
             raise missing  # another project's super: carving from it is not this caller's
-        present = parent.families()
-        for fam in requested:
-            if fam not in present:
-                raise InvalidRequestError(
-                    f"no prefix of addressfamily {fam.value} in network {super_id}"
-                )
-        lengths = {f: n for f, n in parent.child_lengths().items() if f in present}
-        lengths.update(requested)
-        if family is not None:
-            # SPEC 3.3; `lengths` only holds families the super has prefixes of
-            if family not in lengths:
-                raise InvalidRequestError(
-                    f"addressfamily {family.value} specified, but no childprefixlength for "
-                    "this addressfamily"
-                )
-        chosen = parent.choose_child_prefixes(lengths, family)
         pool = self._vrf_pool(ctx)
         vrf = pool.reserve_lowest(child_id, ctx)
-        parent.allocate_child(
-            child_id=child_id, prefixes=chosen, vrf=vrf, project_id=project_id, name=name,
-            requested_lengths={f.value: n for f, n in requested.items()},
-            address_family=family.value if family else None, context=ctx,
+        chosen = parent.allocate_child(
+            child_id=child_id, requested=requested, address_family=family, vrf=vrf,
+            project_id=project_id, name=name, context=ctx,
         )
         child = Network.create(
-            network_id=child_id, prefixes=chosen, context=ctx, name=name,
-            description=description, partition_id=parent.partition_id, project_id=project_id,
-            parent_id=super_id, destination_prefixes=destinations,
-            additional_announcable_cidrs=[], default_child_prefix_length={},
-            private_super=False, underlay=False, nat=nat, shared=shared, vrf=vrf,
-            vrf_shared=False, labels=labels,
+            network_id=child_id, prefixes=chosen, context=ctx, attributes=NetworkAttributes(
+                name=name, description=description, partition_id=parent.partition_id,
+                project_id=project_id, parent_id=super_id, destination_prefixes=destinations,
+                nat=nat, shared=shared, vrf=vrf, labels=labels,
+            ),
         )
         return self._commit(network_view(child), parent, pool, child)
 

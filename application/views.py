@@ -15,12 +15,9 @@ from domain.addressing import Family
 from domain.allocation import PrefixPool
 from domain.consumption import capacity, consumption
 from domain.network import Network
+from domain.network_values import ATTRIBUTE_NAMES
 
-ATTRIBUTES = (
-    "network_id", "name", "description", "partition_id", "project_id", "parent_id",
-    "destination_prefixes", "additional_announcable_cidrs", "default_child_prefix_length",
-    "private_super", "underlay", "nat", "shared", "vrf", "vrf_shared", "labels",
-)
+ATTRIBUTES = ("network_id", *ATTRIBUTE_NAMES)  # what a network document shows of its attributes
 
 
 def network_type(attrs: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, create_eng
 
 from application.context import RequestContext
 from domain.network import Network, network_uuid
+from domain.network_values import NetworkAttributes
 from infrastructure.settings import sqlalchemy_url
 from infrastructure.store import Ipam, _sqlite_pragmas, open_ipam  # the app's own pragmas
 
@@ -124,8 +125,12 @@ def app_levels(store: str, url: str, sizes: Sizes, batch: int, profile: bool,
     rows: list[Row] = []
     ipam = open_ipam(url)
     ctx = RequestContext.new(actor="bench")
-    ipam.app.create_network(context=ctx, network_id=BIG, prefixes=BIG_PREFIXES, name=BIG,
-                            partition_id="bench", project_id=PROJECT)
+    ipam.app.create_network(
+        context=ctx,
+        network_id=BIG,
+        prefixes=BIG_PREFIXES,
+        attributes=NetworkAttributes(name=BIG, partition_id="bench", project_id=PROJECT),
+    )
     taken = 0
     for level in sizes.levels:
         started = time.perf_counter()

@@ -38,6 +38,7 @@ from sqlalchemy import text
 from application.context import RequestContext
 from domain.addressing import Family
 from domain.network import Network, network_uuid
+from domain.network_values import NetworkAttributes
 from infrastructure.audit import checkpoint, verify
 from infrastructure.chain import read_log
 from infrastructure.store import Ipam, open_ipam
@@ -103,10 +104,10 @@ def fill(ipam: Ipam, sizes: Sizes, batch: int, rng: random.Random) -> Fill:
     started = time.perf_counter()
     for p in range(sizes.partitions):
         app.create_network(
-            context=context(rng), network_id=f"super-{p}", name=f"super {p}",
-            prefixes=[f"10.{p}.0.0/16", f"2001:db8:{p:x}::/48"], partition_id=f"part-{p}",
-            project_id="", private_super=True,
-            default_child_prefix_length={"IPv4": 24, "IPv6": 64},
+            context=context(rng),
+            network_id=f"super-{p}",
+            prefixes=[f"10.{p}.0.0/16", f"2001:db8:{p:x}::/48"],
+            attributes=NetworkAttributes(name=f"super {p}", partition_id=f"part-{p}", project_id="", private_super=True, default_child_prefix_length={"IPv4": 24, "IPv6": 64}),
         )
     children: list[str] = []
     for i in range(sizes.children * sizes.partitions):
@@ -121,15 +122,17 @@ def fill(ipam: Ipam, sizes: Sizes, batch: int, rng: random.Random) -> Fill:
     plain = [f"plain-{i}" for i in range(sizes.plain)]
     for i, network_id in enumerate(plain):
         app.create_network(
-            context=context(rng), network_id=network_id, name=f"plain {i}",
+            context=context(rng),
+            network_id=network_id,
             prefixes=[f"172.{16 + i}.0.0/16", f"2001:db8:1{i:02x}::/64"],
-            partition_id=f"part-{i % sizes.partitions}", project_id=f"project-{i % 7}",
+            attributes=NetworkAttributes(name=f"plain {i}", partition_id=f"part-{i % sizes.partitions}", project_id=f"project-{i % 7}"),
         )
     app.delete_network(plain[-1], context=context(rng))  # deleted, then created again
     app.create_network(
-        context=context(rng), network_id=plain[-1], name="plain again",
-        prefixes=["172.31.0.0/16", "2001:db8:1ff::/64"], partition_id="part-0",
-        project_id="project-0",
+        context=context(rng),
+        network_id=plain[-1],
+        prefixes=["172.31.0.0/16", "2001:db8:1ff::/64"],
+        attributes=NetworkAttributes(name="plain again", partition_id="part-0", project_id="project-0"),
     )
     for network_id in [*children[::5], *plain]:
         app.update_network(network_id, context=context(rng),

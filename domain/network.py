@@ -8,82 +8,43 @@ allocation id. The nested events only record those decisions; replaying never re
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple
-from uuid import NAMESPACE_URL, UUID, uuid5
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain.addresses import check_ip_type, check_type_change, choose_address
 from domain.addressing import Address, Family, Prefix, parse_address
-from domain.allocation import PrefixPool, block_text, carve
-from domain.consumption import capacity, consumption
+from domain.allocation import PrefixPool, carve
+from domain.children import choose_child_prefixes, lengths_for_child
 from domain.errors import (
     ConflictError,
-    ExhaustedError,
-    InUseError,
     InvalidRequestError,
-    IPNotFoundError,
     UnprocessableError,
 )
+from domain.network_state import NetworkState
+from domain.network_values import (
+    ATTRIBUTE_NAMES,
+    IP_TYPES,
+    MACHINE_TAG,
+    UPDATABLE,
+    IPFacts,
+    NetworkAttributes,
+    NetworkChanges,
+    ip_tags,
+    is_machine_scoped,
+    network_uuid,
+)
 from domain.persistent import PersistentMap
+from domain.revision import UpdateRequest, check_revision
 from domain.versions import ContextAlwaysKept
 
-MACHINE_TAG = "machine.metal-stack.io/id="
-IP_TYPES = ("ephemeral", "static")
+__all__ = ["IP_TYPES", "MACHINE_TAG", "IPFacts", "Network", "NetworkAttributes", "NetworkChanges",
+           "network_uuid"]
 
 
-def network_uuid(network_id: str) -> UUID:
-    """The aggregate id of the network with this (user-visible) id."""
-    return uuid5(NAMESPACE_URL, f"ipam:network:{network_id}")
-
-
-class IPFacts(NamedTuple):
-    """What the rules need to know of an acquired address; details live in events."""
-
-    allocation_uuid: str
-    project_id: str
-    type: str
-    machine_scoped: bool
-
-
-def ip_tags(tags: list[str], machine_id: str = "") -> list[str]:
-    """The tags an IP gets: the given ones plus the machine tag, de-duplicated and sorted."""
-    merged = set(tags)
-    if machine_id:
-        merged.add(MACHINE_TAG + machine_id)
-    return sorted(merged)
-
-
-def is_machine_scoped(tags: list[str]) -> bool:
-    return any(tag.startswith(MACHINE_TAG) for tag in tags)
-
-
-@dataclass(frozen=True)
-class NetworkAttributes:
-    """The attributes a network is created with."""
-
-    network_id: str
-    name: str
-    description: str
-    partition_id: str
-    project_id: str
-    parent_id: str | None
-    destination_prefixes: list[str]
-    additional_announcable_cidrs: list[str]
-    default_child_prefix_length: dict[str, int]
-    private_super: bool
-    underlay: bool
-    nat: bool
-    shared: bool
-    vrf: int | None
-    vrf_shared: bool
-    labels: dict[str, str]
-    context: dict[str, Any]
-
-
-class Network(Aggregate):
-    """A network and its allocation bookkeeping."""
+class Network(NetworkState, Aggregate):
+    """A network and its allocation bookkeeping (its state and what can be read of it:
+    `domain.network_state`)."""
 
     TOPIC = "Network"
 
@@ -99,15 +60,22 @@ class Network(Aggregate):
         """A network came into being with these attributes (its prefixes follow as PrefixAdded)."""
 
         TOPIC = "Network.NetworkCreated"
+        network_id: str
+        context: dict[str, Any]
+
+        def apply(self, aggregate: Network) -> None:
+            aggregate._assign(self)
 
     class NetworkRecreated(Aggregate.Event, NetworkAttributes):
         """A deleted network's id was used again: the state starts afresh."""
 
         TOPIC = "Network.NetworkRecreated"
+        network_id: str
+        context: dict[str, Any]
 
         def apply(self, aggregate: Network) -> None:
-            fields = {name: getattr(self, name) for name in NetworkAttributes.__dataclass_fields__}
-            aggregate.__init__(**fields)  # type: ignore[misc]
+            aggregate.__init__(network_id=self.network_id, context=self.context)  # type: ignore[misc]
+            aggregate._assign(self)
             aggregate.recreated_on = self.timestamp
 
     class PrefixAdded(Aggregate.Event):
@@ -247,180 +215,68 @@ class Network(Aggregate):
                 self.address, facts._replace(type=self.type, machine_scoped=scoped)
             )
 
-    def __init__(
-        self,
-        network_id: str,
-        name: str,
-        description: str,
-        partition_id: str,
-        project_id: str,
-        parent_id: str | None,
-        destination_prefixes: list[str],
-        additional_announcable_cidrs: list[str],
-        default_child_prefix_length: dict[str, int],
-        private_super: bool,
-        underlay: bool,
-        nat: bool,
-        shared: bool,
-        vrf: int | None,
-        vrf_shared: bool,
-        labels: dict[str, str],
-        context: dict[str, Any],
-    ) -> None:
+    def __init__(self, network_id: str, context: dict[str, Any]) -> None:
+        """A network's empty state; its creation event then assigns the attributes."""
         self.network_id = network_id
-        self.name = name
-        self.description = description
-        self.partition_id = partition_id
-        self.project_id = project_id
-        self.parent_id = parent_id
-        self.destination_prefixes = list(destination_prefixes)
-        self.additional_announcable_cidrs = list(additional_announcable_cidrs)
-        self.default_child_prefix_length = dict(default_child_prefix_length)
-        self.private_super = private_super
-        self.underlay = underlay
-        self.nat = nat
-        self.shared = shared
-        self.vrf = vrf
-        self.vrf_shared = vrf_shared
-        self.labels = dict(labels)
         self.deleted = False
-        self.recreated_on: datetime | None = None
-        self.pools: dict[str, PrefixPool] = {}
-        self.ips: PersistentMap[IPFacts] = PersistentMap()
-        self.children: PersistentMap[tuple[str, ...]] = PersistentMap()
+        self.recreated_on = None
+        self.pools = {}
+        self.ips = PersistentMap()
+        self.children = PersistentMap()
+
+    def _assign(self, event: NetworkAttributes) -> None:
+        for name in ATTRIBUTE_NAMES:
+            setattr(self, name, getattr(event, name))
+        self.destination_prefixes = list(self.destination_prefixes)
+        self.additional_announcable_cidrs = list(self.additional_announcable_cidrs)
+        self.default_child_prefix_length = dict(self.default_child_prefix_length)
+        self.labels = dict(self.labels)
 
     # -- construction ----------------------------------------------------------------------
 
     @classmethod
     def create(
-        cls, *, network_id: str, prefixes: list[str], context: dict[str, Any], **attributes: Any
+        cls, *, network_id: str, attributes: NetworkAttributes, prefixes: list[str],
+        context: dict[str, Any],
     ) -> Network:
         """Record a new network and its prefixes (already validated and checked for overlap)."""
         network = cls._create(
             cls.NetworkCreated, id=network_uuid(network_id), network_id=network_id,
-            context=context, **attributes,
+            context=context, **attributes.as_fields(),
         )
         for prefix in prefixes:
             network.trigger_event(cls.PrefixAdded, prefix=prefix, context=context)
         return network
 
-    def recreate(self, *, prefixes: list[str], context: dict[str, Any], **attributes: Any) -> None:
+    def recreate(self, *, attributes: NetworkAttributes, prefixes: list[str],
+                 context: dict[str, Any]) -> None:
         """Use a deleted network's id again: its history goes on, its state starts afresh."""
         if not self.deleted:
             raise ConflictError("entity already exists")
-        self.trigger_event(
-            self.NetworkRecreated, network_id=self.network_id, context=context, **attributes
-        )
+        self.trigger_event(self.NetworkRecreated, network_id=self.network_id, context=context,
+                           **attributes.as_fields())
         for prefix in prefixes:
             self.trigger_event(self.PrefixAdded, prefix=prefix, context=context)
 
-    # -- reading -----------------------------------------------------------------------------
-
-    @property
-    def prefixes(self) -> list[str]:
-        return list(self.pools)
-
-    @property
-    def is_child(self) -> bool:
-        return self.parent_id is not None
-
-    def families(self) -> list[Family]:
-        present = {pool.family for pool in self.pools.values()}
-        return [f for f in (Family.IPV4, Family.IPV6) if f in present]
-
-    def child_lengths(self) -> dict[Family, int]:
-        return {Family(k): v for k, v in self.default_child_prefix_length.items()}
-
-    def consumption(self) -> dict[str, dict[str, int] | None]:
-        return consumption(self.pools.values())
-
-    def capacity(self) -> dict[str, dict[str, Any] | None]:
-        return capacity(self.pools.values(), self.child_lengths())
-
-    def pool_of(self, address: Address) -> PrefixPool | None:
-        number = int(address)
-        for pool in self.pools.values():
-            if pool.network.version == address.version and pool.contains(number):
-                return pool
-        return None
-
-    def ip_facts(self, address: str) -> IPFacts | None:
-        return self.ips.get(address)
-
-    def check_no_usage(self, prefixes: list[str] | None = None) -> None:
-        """Raise InUseError when a prefix (all by default) holds acquired IPs."""
-        for prefix in prefixes if prefixes is not None else list(self.pools):
-            pool = self.pools[prefix]
-            first = pool.first_acquired_address()
-            if first is not None:
-                address = type(pool.network.network_address)(first)
-                raise InUseError(f"unable to delete network: prefix {prefix} has ip {address} in use")
-
-    def child_in(self, prefix: str) -> str | None:
-        """A child network id whose prefix lies in `prefix`, for messages."""
-        network = _parse(prefix)
-        for child_id, child_prefixes in self.children.items():
-            for text in child_prefixes:
-                candidate = _parse(text)
-                if candidate.version == network.version and candidate.subnet_of(network):  # type: ignore[arg-type]
-                    return child_id
-        return None
-
     # -- child networks ----------------------------------------------------------------------
 
-    def choose_child_prefixes(
-        self, lengths: dict[Family, int], address_family: Family | None
-    ) -> list[str]:
-        """Pick one child prefix per family (IPv4 first) by best fit. Decides, records nothing.
-
-        Raises InvalidRequestError for lengths this super cannot serve and ExhaustedError
-        (422) when a family has no room.
-        """
-        families = [address_family] if address_family else [f for f in (Family.IPV4, Family.IPV6) if f in lengths]
-        chosen: list[str] = []
-        for family in families:
-            length = lengths[family]
-            pools = [p for p in self.pools.values() if p.family is family]
-            for pool in pools:
-                if length <= pool.network.prefixlen:
-                    raise InvalidRequestError(
-                        f"given length:{length} must be greater than prefix length:{pool.network.prefixlen}"
-                    )
-            if length > family.max_length:
-                raise InvalidRequestError(
-                    f"given length:{length} is greater than the maximum prefix length "
-                    f"{family.max_length} of addressfamily {family.value}"
-                )
-            reasons: list[str] = []
-            found: str | None = None
-            for pool in pools:
-                if pool.acquired > 0:
-                    reasons.append(f"prefix {pool.prefix} has ips, acquire child prefix not possible")
-                    continue
-                start = pool.best_fit(length)
-                if start is not None:
-                    found = block_text(family, (start, length))
-                    break
-                message = f"no prefix found in {pool.prefix} with length:{length}"
-                if pool.free:
-                    message += f", but {','.join(pool.free_prefixes())} are available"
-                reasons.append(message)
-            if found is None:
-                raise ExhaustedError("; ".join(reasons))
-            chosen.append(found)
-        return chosen
-
     def allocate_child(
-        self, *, child_id: str, prefixes: list[str], vrf: int | None, project_id: str,
-        name: str, requested_lengths: dict[str, int], address_family: str | None,
-        context: dict[str, Any],
-    ) -> None:
-        """Record the carving of a child's prefixes (chosen by `choose_child_prefixes`)."""
+        self, *, child_id: str, requested: dict[Family, int], address_family: Family | None,
+        vrf: int | None, project_id: str, name: str, context: dict[str, Any],
+    ) -> list[str]:
+        """Carve a child's prefixes, one per family (the asked lengths, else this super's
+        defaults; IPv4 first) by best fit, record it and return them. InvalidRequestError (400)
+        for lengths or families this super cannot serve, ExhaustedError (422) without room."""
+        lengths = lengths_for_child(self.network_id, self.families(), self.child_lengths(),
+                                requested, address_family)
+        chosen = choose_child_prefixes(self.pools.values(), lengths, address_family)
         self.trigger_event(
-            self.ChildNetworkAllocated, child_id=child_id, prefixes=prefixes, vrf=vrf,
-            project_id=project_id, name=name, requested_lengths=requested_lengths,
-            address_family=address_family, context=context,
+            self.ChildNetworkAllocated, child_id=child_id, prefixes=chosen, vrf=vrf,
+            project_id=project_id, name=name,
+            requested_lengths={f.value: n for f, n in requested.items()},
+            address_family=address_family.value if address_family else None, context=context,
         )
+        return chosen
 
     def release_child(self, child_id: str, vrf: int | None, context: dict[str, Any]) -> None:
         """Return a child's prefixes to the free space."""
@@ -445,47 +301,13 @@ class Network(Aggregate):
         Family when none is asked: IPv4 unless the network has none. Raises
         InvalidRequestError (400), UnprocessableError (422) and ConflictError (409) per SPEC 4.
         """
-        if specific is not None and address_family is not None:
-            raise InvalidRequestError("it is not possible to specify specificIP and addressfamily")
-        families = self.families()
-        if address_family is not None and address_family not in families:
-            raise InvalidRequestError(
-                f"there is no prefix for the given addressfamily:{address_family.value} present "
-                f"in network:{self.network_id}"
-            )
         if self.is_child and not self.shared and project_id != self.project_id:
             raise UnprocessableError(
                 f'can not allocate ip for project "{project_id}" because network belongs to '
                 f'"{self.project_id}" and the network is not shared'
             )
-        if ip_type not in IP_TYPES:
-            raise InvalidRequestError(f'ip type "{ip_type}" is invalid, must be ephemeral or static')
-        if specific is not None:
-            pool = self.pool_of(specific)
-            if pool is None:
-                raise UnprocessableError("specific ip not contained in any of the defined prefixes")
-            if pool.children:
-                raise UnprocessableError(
-                    f"prefix {pool.prefix} has childprefixes, acquire ip not possible")
-            if int(specific) in pool.used:
-                raise ConflictError("Conflict ip already allocated")
-            address: Address = specific
-        else:
-            family = address_family or (Family.IPV4 if Family.IPV4 in families else Family.IPV6)
-            chosen = None
-            for pool in self.pools.values():
-                if pool.family is not family or pool.children:
-                    continue
-                number = pool.lowest_free_address()
-                if number is not None:
-                    chosen = (pool, number)
-                    break
-            if chosen is None:
-                raise ExhaustedError(
-                    f"no more ips in network {self.network_id} for addressfamily {family.value}"
-                )
-            pool, number = chosen
-            address = type(pool.network.network_address)(number)
+        check_ip_type(ip_type)
+        pool, address = choose_address(self.network_id, self.pools.values(), address_family, specific)
         self.trigger_event(
             self.IPAcquired, address=str(address), prefix=pool.prefix,
             family=pool.family.value, allocation_uuid=allocation_uuid, project_id=project_id,
@@ -494,17 +316,6 @@ class Network(Aggregate):
             specific=specific is not None, context=context,
         )
         return self.pending_events[-1]  # type: ignore[return-value]
-
-    def held_by(self, address: str, allocation_uuid: str, project_id: str) -> IPFacts:
-        """The facts of the address, when it is still held by the allocation a write was
-        authorised for. IPNotFoundError (404) otherwise: when it was released, or released and
-        acquired again (by another project, perhaps) since the caller looked, a write must not
-        land on whoever holds it now."""
-        facts = self.ips.get(address)
-        if (facts is None or facts.allocation_uuid != allocation_uuid
-                or facts.project_id != project_id):
-            raise IPNotFoundError(f'ip with address "{address}" not found')
-        return facts
 
     def release_ip(
         self, address: str, context: dict[str, Any], *, allocation_uuid: str, project_id: str,
@@ -532,10 +343,7 @@ class Network(Aggregate):
         never becomes ephemeral."""
         facts = self.held_by(address, allocation_uuid, project_id)
         ip_type = ip_type or facts.type
-        if ip_type not in IP_TYPES:
-            raise InvalidRequestError(f'ip type "{ip_type}" is invalid, must be ephemeral or static')
-        if facts.type == "static" and ip_type == "ephemeral":
-            raise InvalidRequestError("cannot change type of ip address from static to ephemeral")
+        check_type_change(facts.type, ip_type)
         self.trigger_event(
             self.IPUpdated, address=address, allocation_uuid=facts.allocation_uuid, name=name,
             description=description, type=ip_type,
@@ -545,9 +353,22 @@ class Network(Aggregate):
 
     # -- update and delete -------------------------------------------------------------------
 
-    def update(self, context: dict[str, Any], **changes: Any) -> None:
+    def revise(self, request: UpdateRequest, context: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """Check an update (SPEC 5) and record it: prefixes removed (422 while in use), prefixes
+        added, attributes changed. Returns (added, removed) prefixes, for the namespace."""
+        revision = check_revision(self, request)
+        removed = [p for p in self.prefixes if p not in revision.prefixes]
+        added = [p for p in revision.prefixes if p not in self.prefixes]
+        for prefix in removed:
+            self.remove_prefix(prefix, context)
+        for prefix in added:
+            self.add_prefix(prefix, context)
+        self.update(revision.changes, context)
+        return added, removed
+
+    def update(self, changes: NetworkChanges, context: dict[str, Any]) -> None:
         """Record changed attributes (already validated); nothing is recorded when none changed."""
-        fields = {name: changes.get(name) for name in UPDATABLE}
+        fields = {name: getattr(changes, name) for name in UPDATABLE}
         fields = {k: (v if v is not None and v != getattr(self, k) else None) for k, v in fields.items()}
         if any(v is not None for v in fields.values()):
             self.trigger_event(self.NetworkUpdated, context=context, **fields)
@@ -557,22 +378,8 @@ class Network(Aggregate):
 
     def remove_prefix(self, prefix: str, context: dict[str, Any]) -> None:
         """Remove a prefix; refused (422) while it holds acquired IPs or child networks."""
-        pool = self.pools[prefix]
-        first = pool.first_acquired_address()
-        if first is not None:
-            address = type(pool.network.network_address)(first)
-            raise InUseError(f"prefix {prefix} has ip {address} in use, it can not be removed")
-        if pool.children:
-            raise InUseError(
-                f"prefix {prefix} has child network {self.child_in(prefix)}, it can not be removed"
-            )
+        self.check_removable(prefix)
         self.trigger_event(self.PrefixRemoved, prefix=prefix, context=context)
-
-    def check_deletable(self) -> None:
-        """Raise InUseError (422) while the network has children or acquired IPs."""
-        if len(self.children):
-            raise InUseError("network cannot be deleted because there are children of this network")
-        self.check_no_usage()
 
     def delete(self, context: dict[str, Any]) -> None:
         """Record the deletion (checked by `check_deletable`)."""
@@ -582,11 +389,6 @@ class Network(Aggregate):
             context=context,
         )
 
-
-UPDATABLE = (
-    "name", "description", "labels", "shared", "destination_prefixes",
-    "additional_announcable_cidrs", "default_child_prefix_length",
-)
 
 
 def _parse(text: str) -> Prefix:

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from ipaddress import IPv6Network
 
 from domain.addressing import IPV4_MAPPED, Family, Prefix, parse_family_lengths, parse_prefix
 from domain.errors import InvalidRequestError
+from domain.network_values import NetworkAttributes
 
 VRF_MIN, VRF_MAX = 1, 131072
 
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """A validated definition of a network to create (strings at the edges, canonical)."""
+    """A validated definition of a network to create: its id, canonical prefixes and
+    attributes."""
 
     network_id: str
     prefixes: tuple[str, ...]
-    destination_prefixes: tuple[str, ...] = ()
-    name: str = ""
-    description: str = ""
-    partition_id: str = ""
-    project_id: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    default_child_prefix_length: dict[str, int] = field(default_factory=dict)
-    additional_announcable_cidrs: tuple[str, ...] = ()
-    private_super: bool = False
-    underlay: bool = False
-    nat: bool = False
-    shared: bool = False
-    vrf: int | None = None
-    vrf_shared: bool = False
+    attributes: NetworkAttributes
 
 
 def parse_prefixes(texts: Iterable[str]) -> list[Prefix]:
@@ -102,23 +91,7 @@ def check_vrf(vrf: int | None) -> None:
 
 
 def validate_new_network(
-    *,
-    network_id: str,
-    prefixes: Sequence[str],
-    destination_prefixes: Sequence[str] = (),
-    name: str = "",
-    description: str = "",
-    partition_id: str = "",
-    project_id: str = "",
-    labels: dict[str, str] | None = None,
-    default_child_prefix_length: dict[str, int] | None = None,
-    additional_announcable_cidrs: Sequence[str] = (),
-    private_super: bool = False,
-    underlay: bool = False,
-    nat: bool = False,
-    shared: bool = False,
-    vrf: int | None = None,
-    vrf_shared: bool = False,
+    *, network_id: str, prefixes: list[str], attributes: NetworkAttributes,
     private_super_of_partition: str | None = None,
 ) -> NetworkSpec:
     """Check SPEC 2 rules 1-8 in order and return the canonical spec.
@@ -126,48 +99,41 @@ def validate_new_network(
     `private_super_of_partition` is the id of the partition's existing private super network,
     if any. Raises InvalidRequestError with the SPEC's message at the first broken rule.
     """
+    a = attributes
     if not prefixes:
         raise InvalidRequestError("no prefixes given")
-    if default_child_prefix_length and not private_super:
+    if a.default_child_prefix_length and not a.private_super:
         raise InvalidRequestError(
             "defaultchildprefixlength can only be set for privatesuper networks"
         )
-    lengths = parse_family_lengths(default_child_prefix_length or {}, "defaultchildprefixlength")
+    lengths = parse_family_lengths(a.default_child_prefix_length or {}, "defaultchildprefixlength")
     parsed = parse_prefixes(prefixes)
     check_managed(parsed)
-    destinations = parse_prefixes(destination_prefixes)
+    destinations = parse_prefixes(a.destination_prefixes)
     check_destination_families(destinations, parsed)
-    if private_super:
+    if a.private_super:
         check_child_lengths(lengths, parsed)
         if private_super_of_partition is not None:
             raise InvalidRequestError(
-                f'partition with id "{partition_id}" already has a private super network'
+                f'partition with id "{a.partition_id}" already has a private super network'
             )
-    announcable = parse_prefixes(additional_announcable_cidrs)
-    if announcable and not private_super:
+    announcable = parse_prefixes(a.additional_announcable_cidrs)
+    if announcable and not a.private_super:
         raise InvalidRequestError(
             "additionalannouncablecidrs can only be set in a private super network"
         )
-    if (private_super or underlay) and nat:
+    if (a.private_super or a.underlay) and a.nat:
         raise InvalidRequestError("private super or underlay network is not supposed to NAT")
     # the VRF range (rule 11) is checked by VrfPool.reserve, after id exists and overlap
     return NetworkSpec(
         network_id=network_id,
         prefixes=tuple(str(p) for p in parsed),
-        destination_prefixes=tuple(str(p) for p in destinations),
-        name=name,
-        description=description,
-        partition_id=partition_id,
-        project_id=project_id,
-        labels=dict(labels or {}),
-        default_child_prefix_length={f.value: n for f, n in lengths.items()},
-        additional_announcable_cidrs=tuple(str(p) for p in announcable),
-        private_super=private_super,
-        underlay=underlay,
-        nat=nat,
-        shared=shared,
-        vrf=vrf,
-        vrf_shared=vrf_shared,
+        attributes=replace(
+            a, destination_prefixes=[str(p) for p in destinations],
+            additional_announcable_cidrs=[str(p) for p in announcable],
+            default_child_prefix_length={f.value: n for f, n in lengths.items()},
+            labels=dict(a.labels or {}),
+        ),
     )
 
 

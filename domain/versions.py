@@ -25,3 +25,10 @@ class ContextAlwaysKept:
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         if state.get("context") is None:
             state["context"] = {}
+
+
+def type_name(event_class: type[Any]) -> str:
+    """An event's stable type, as the history and the export show it (`IPAcquired`): the last
+    part of its stable name (`Network.IPAcquired`)."""
+    topic: str = event_class.TOPIC
+    return topic.rpartition(".")[2]

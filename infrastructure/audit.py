@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from application.views import network_document, network_view
 from domain.network import Network
+from domain.versions import type_name
 from infrastructure.chain import GENESIS, link, read_log
 from infrastructure.history import context_of, facts_of, microseconds, rfc3339
 from infrastructure.projection import HANDLERS as READ_MODEL_HANDLERS
@@ -83,7 +84,7 @@ def verify(ipam: Ipam, *, limit: int = 50) -> Report:
             history[notification.id] = {
                 "position": notification.id, "network": names[aggregate_id],
                 "aggregate_id": aggregate_id, "version": event.originator_version,
-                "time": rfc3339(event.timestamp), "type": type(event).__name__,
+                "time": rfc3339(event.timestamp), "type": type_name(type(event)),
                 **context_of(event), "facts": facts_of(event),
                 "_time_us": microseconds(event.timestamp),
             }

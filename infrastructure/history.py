@@ -19,14 +19,17 @@ from sqlalchemy.orm import Session
 
 from application.ports import HistoryPage, HistoryQuery
 from domain.network import Network
+from domain.versions import type_name
 from infrastructure.following import Item, Projector, insert_rows
 from infrastructure.projection import address_number
 from infrastructure.tables import HistoryTables, history_tables
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BASE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "context"}
-LIFECYCLE = ("NetworkCreated", "NetworkRecreated", "NetworkDeleted")
-IP_EVENTS = ("IPAcquired", "IPUpdated", "IPReleased")
+LIFECYCLE = tuple(type_name(c) for c in (Network.NetworkCreated, Network.NetworkRecreated,
+                                            Network.NetworkDeleted))
+DELETED = type_name(Network.NetworkDeleted)
+IP_EVENTS = tuple(type_name(c) for c in (Network.IPAcquired, Network.IPUpdated, Network.IPReleased))
 
 
 def microseconds(moment: datetime) -> int:
@@ -125,22 +128,22 @@ class HistoryProjection:
                 names[aggregate_id] = session.execute(
                     select(t.events.c.network_id).where(t.events.c.aggregate_id == aggregate_id).limit(1)
                 ).scalar_one()
-            type_name = type(event).__name__
+            kind = type_name(type(event))
             record = {
                 "position": notification.id,
                 "network": names[aggregate_id],
                 "aggregate_id": aggregate_id,
                 "version": event.originator_version,
                 "time": rfc3339(event.timestamp),
-                "type": type_name,
+                "type": kind,
                 **context_of(event),
                 "facts": facts_of(event),
             }
             rows.append({
                 "position": notification.id, "aggregate_id": aggregate_id,
                 "network_id": names[aggregate_id], "version": event.originator_version,
-                "type": type_name, "time_us": microseconds(event.timestamp),
-                "address": getattr(event, "address", None) if type_name in IP_EVENTS else None,
+                "type": kind, "time_us": microseconds(event.timestamp),
+                "address": getattr(event, "address", None) if kind in IP_EVENTS else None,
                 "record": json.dumps(record),
             })
             for family, low, high in ranges_of(event):
@@ -232,7 +235,7 @@ class SqlHistory:
             ).all()
         alive: dict[str, str] = {}
         for row in lifecycle:
-            if row.type == "NetworkDeleted":
+            if row.type == DELETED:
                 alive.pop(row.aggregate_id, None)
             else:
                 alive[row.aggregate_id] = row.network_id

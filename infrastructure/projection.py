@@ -23,6 +23,7 @@ from application.views import ATTRIBUTES, apply_ip_update, ip_document
 from domain.addressing import parse_address
 from domain.allocation import PrefixPool, carve
 from domain.network import MACHINE_TAG, Network
+from domain.network_values import UPDATABLE
 from infrastructure.following import UPSERT_DIALECTS, Item, insert_rows
 from infrastructure.tables import ReadModelTables, read_model_tables
 
@@ -284,8 +285,8 @@ def on_prefix_removed(batch: Batch, event: Network.PrefixRemoved) -> None:
 def on_updated(batch: Batch, event: Network.NetworkUpdated) -> None:
     state = batch.network(event.originator_id)
     if state is not None:
-        for name in ATTRIBUTES:
-            value = getattr(event, name, None)
+        for name in UPDATABLE:
+            value = getattr(event, name)
             if value is not None:
                 state.attrs[name] = value
         _touch(state, event)

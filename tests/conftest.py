@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from application.context import RequestContext
 from application.service import IpamApplication
 from domain.errors import IpamError
+from domain.network_values import NetworkAttributes
 from infrastructure.store import Ipam, open_ipam
 
 ADMIN_URL = os.environ.get("IPAM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -101,6 +102,14 @@ def client(ipam: Ipam) -> Iterator[Any]:
 
     with TestClient(create_app(ipam, follow=False), headers=admin_headers(ipam)) as test_client:
         yield test_client
+
+
+def new_network(app: IpamApplication, ctx: RequestContext, *, network_id: str = "",
+                prefixes: list[str] | tuple[str, ...] = (), **attributes: Any) -> dict[str, Any]:
+    """`create_network` with the attributes as keywords (a test's shorthand for
+    `attributes=NetworkAttributes(...)`)."""
+    return app.create_network(context=ctx, network_id=network_id, prefixes=list(prefixes),
+                              attributes=NetworkAttributes(**attributes))
 
 
 def admin_headers(ipam: Ipam) -> dict[str, str]:

@@ -66,7 +66,7 @@ def events_import(
     try:
         handle: TextIO = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
     except OSError as error:
-        err.print(f"cannot read {file}: {error.strerror}", markup=False)
+        err.print(f"cannot read {file}: {error.strerror}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     ipam = _open(database_url)
     started = time.perf_counter()
@@ -83,10 +83,10 @@ def events_import(
 
             report = import_log(ipam, handle, total=total, progress=progress)
     except ImportRefusedError as error:
-        err.print(f"import refused: {error}", markup=False)
+        err.print(f"import refused: {error}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except UnicodeDecodeError:
-        err.print("import refused: the file is not UTF-8 text", markup=False)
+        err.print("import refused: the file is not UTF-8 text", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     finally:
         ipam.close()

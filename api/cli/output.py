@@ -21,6 +21,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from domain.network import Network
+from domain.versions import type_name
+
 
 class Format(StrEnum):
     table = "table"
@@ -252,16 +255,16 @@ def show_ips(ips: list[dict[str, Any]] | dict[str, Any], fmt: Format) -> None:
 
 # the facts worth a glance, per event type; the rest is in `-o wide`, `yaml` and `json`
 SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "NetworkCreated": ("name", "partition_id", "project_id", "parent_id", "vrf"),
-    "NetworkRecreated": ("name", "partition_id", "project_id", "parent_id", "vrf"),
-    "PrefixAdded": ("prefix",),
-    "PrefixRemoved": ("prefix",),
-    "ChildNetworkAllocated": ("child_id", "prefixes", "project_id", "vrf"),
-    "ChildNetworkReleased": ("child_id", "prefixes"),
-    "NetworkDeleted": ("prefixes", "vrf"),
-    "IPAcquired": ("address", "project_id", "name", "type", "allocation_uuid"),
-    "IPReleased": ("address", "project_id", "allocation_uuid"),
-    "IPUpdated": ("address", "name", "description", "type", "tags"),
+    type_name(Network.NetworkCreated): ("name", "partition_id", "project_id", "parent_id", "vrf"),
+    type_name(Network.NetworkRecreated): ("name", "partition_id", "project_id", "parent_id", "vrf"),
+    type_name(Network.PrefixAdded): ("prefix",),
+    type_name(Network.PrefixRemoved): ("prefix",),
+    type_name(Network.ChildNetworkAllocated): ("child_id", "prefixes", "project_id", "vrf"),
+    type_name(Network.ChildNetworkReleased): ("child_id", "prefixes"),
+    type_name(Network.NetworkDeleted): ("prefixes", "vrf"),
+    type_name(Network.IPAcquired): ("address", "project_id", "name", "type", "allocation_uuid"),
+    type_name(Network.IPReleased): ("address", "project_id", "allocation_uuid"),
+    type_name(Network.IPUpdated): ("address", "name", "description", "type", "tags"),
 }
 
 

@@ -17,6 +17,7 @@ from domain.errors import (
     NetworkNotFoundError,
     NotFoundError,
 )
+from domain.network_values import NetworkAttributes
 from tests.conftest import SEED_PROJECT, refused
 
 PARTITION = "mini-lab"
@@ -29,8 +30,11 @@ def make_super(
     network_id: str = "super",
 ) -> dict[str, Any]:
     created = app.create_network(
-        context=ctx, network_id=network_id, partition_id=PARTITION, prefixes=prefixes,
-        private_super=True, default_child_prefix_length=lengths)
+        context=ctx,
+        network_id=network_id,
+        prefixes=prefixes,
+        attributes=NetworkAttributes(partition_id=PARTITION, private_super=True, default_child_prefix_length=lengths),
+    )
     assert app.get_network(network_id) == created
     return created
 
@@ -252,7 +256,11 @@ def test_allocate_takes_lowest_free_vrf_and_reuses_freed(
     app: IpamApplication, ctx: RequestContext
 ) -> None:
     dual_super(app, ctx)
-    app.create_network(context=ctx, prefixes=["192.168.0.0/24"], vrf=2)
+    app.create_network(
+        context=ctx,
+        prefixes=["192.168.0.0/24"],
+        attributes=NetworkAttributes(vrf=2),
+    )
     first, second = allocate(app, ctx), allocate(app, ctx)
     assert (first["vrf"], second["vrf"]) == (1, 3)
     free(app, ctx, first)

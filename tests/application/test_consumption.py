@@ -11,6 +11,7 @@ import pytest
 
 from application.context import RequestContext
 from application.service import IpamApplication
+from domain.network_values import NetworkAttributes
 from tests.conftest import SEED_PROJECT, SEED_SUPER
 
 CAP = 2_147_483_647
@@ -31,10 +32,10 @@ def consumption(app: IpamApplication, network_id: str) -> dict[str, Any]:
 
 def create_seed_super(app: IpamApplication, ctx: RequestContext) -> dict[str, Any]:
     return app.create_network(
-        context=ctx, network_id=SEED_SUPER["id"], name=SEED_SUPER["name"],
-        description=SEED_SUPER["description"], partition_id=SEED_SUPER["partitionid"],
-        prefixes=SEED_SUPER["prefixes"], private_super=True,
-        default_child_prefix_length=SEED_SUPER["defaultchildprefixlength"],
+        context=ctx,
+        network_id=SEED_SUPER["id"],
+        prefixes=SEED_SUPER["prefixes"],
+        attributes=NetworkAttributes(name=SEED_SUPER["name"], description=SEED_SUPER["description"], partition_id=SEED_SUPER["partitionid"], private_super=True, default_child_prefix_length=SEED_SUPER["defaultchildprefixlength"]),
     )
 
 
@@ -131,8 +132,10 @@ def test_used_and_available_prefixes_follow_child_allocation_and_release(
     app: IpamApplication, ctx: RequestContext
 ) -> None:
     app.create_network(
-        context=ctx, network_id="super", prefixes=["10.0.0.0/24", "2001:db8::/120"],
-        partition_id="p1", private_super=True, default_child_prefix_length={"IPv4": 26, "IPv6": 122},
+        context=ctx,
+        network_id="super",
+        prefixes=["10.0.0.0/24", "2001:db8::/120"],
+        attributes=NetworkAttributes(partition_id="p1", private_super=True, default_child_prefix_length={"IPv4": 26, "IPv6": 122}),
     )
     first = app.allocate_child_network(context=ctx, partition_id="p1", project_id="p")
     second = app.allocate_child_network(context=ctx, partition_id="p1", project_id="p",

@@ -16,7 +16,8 @@ from domain.errors import (
     NetworkNotFoundError,
     OverlapError,
 )
-from tests.conftest import refused
+from domain.network_values import NetworkAttributes
+from tests.conftest import new_network, refused
 
 SUPER: dict[str, Any] = {
     "partition_id": "mini-lab",
@@ -29,7 +30,7 @@ SUPER: dict[str, Any] = {
 
 def create(app: IpamApplication, ctx: RequestContext, **request: Any) -> dict[str, Any]:
     """Create a network and check that the read side agrees with the command's answer."""
-    created = app.create_network(context=ctx, **request)
+    created = new_network(app, ctx, **request)
     assert app.get_network(created["network_id"]) == created
     return created
 
@@ -37,7 +38,11 @@ def create(app: IpamApplication, ctx: RequestContext, **request: Any) -> dict[st
 def test_create_network_refused_without_prefixes(app: IpamApplication, ctx: RequestContext) -> None:
     # rule 1 answers before rule 2 (dcpl on a non-super)
     message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, network_id="n", prefixes=[], default_child_prefix_length={"IPv4": 22}))
+        context=ctx,
+        network_id="n",
+        prefixes=[],
+        attributes=NetworkAttributes(default_child_prefix_length={"IPv4": 22}),
+    ))
     assert message == "no prefixes given"
     refused(NetworkNotFoundError, lambda: app.get_network("n"))
 
@@ -45,15 +50,20 @@ def test_create_network_refused_without_prefixes(app: IpamApplication, ctx: Requ
 def test_create_network_refused_with_dcpl_on_non_super(app: IpamApplication, ctx: RequestContext) -> None:
     # rule 2 answers before rule 3 (bad key)
     message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, prefixes=["10.0.0.0/16"], default_child_prefix_length={"IPv5": 22}))
+        context=ctx,
+        prefixes=["10.0.0.0/16"],
+        attributes=NetworkAttributes(default_child_prefix_length={"IPv5": 22}),
+    ))
     assert message == "defaultchildprefixlength can only be set for privatesuper networks"
 
 
 def test_create_network_refused_with_bad_dcpl_key(app: IpamApplication, ctx: RequestContext) -> None:
     # rule 3 answers before rule 4 (unparsable prefix)
     message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, prefixes=["10.0.0.0/33"], private_super=True, partition_id="p",
-        default_child_prefix_length={"IPv5": 22}))
+        context=ctx,
+        prefixes=["10.0.0.0/33"],
+        attributes=NetworkAttributes(private_super=True, partition_id="p", default_child_prefix_length={"IPv5": 22}),
+    ))
     assert "IPv5" in message
     assert message == 'defaultchildprefixlength has an invalid addressfamily "IPv5", must be IPv4 or IPv6'
 
@@ -64,7 +74,10 @@ def test_create_network_refused_with_unparsable_prefix(
 ) -> None:
     # rule 4 answers before rule 5 (destination family)
     message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, prefixes=["10.0.0.0/16", prefix], destination_prefixes=["::/0"]))
+        context=ctx,
+        prefixes=["10.0.0.0/16", prefix],
+        attributes=NetworkAttributes(destination_prefixes=["::/0"]),
+    ))
     assert f'"{prefix}"' in message
 
 
@@ -72,7 +85,10 @@ def test_create_network_refused_with_unparsable_destination_prefix(
     app: IpamApplication, ctx: RequestContext
 ) -> None:
     message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, prefixes=["10.0.0.0/16"], destination_prefixes=["0.0.0.0/40"]))
+        context=ctx,
+        prefixes=["10.0.0.0/16"],
+        attributes=NetworkAttributes(destination_prefixes=["0.0.0.0/40"]),
+    ))
     assert '"0.0.0.0/40"' in message
 
 
@@ -89,8 +105,10 @@ def test_create_network_refused_with_destination_family_not_in_prefixes(
 ) -> None:
     # rule 5 answers before rule 6 (private super without dcpl)
     message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, prefixes=["10.0.0.0/16"], destination_prefixes=["0.0.0.0/0", "::/0"],
-        private_super=True, partition_id="p"))
+        context=ctx,
+        prefixes=["10.0.0.0/16"],
+        attributes=NetworkAttributes(destination_prefixes=["0.0.0.0/0", "::/0"], private_super=True, partition_id="p"),
+    ))
     assert message == "addressfamily:IPv6 of destination prefixes is not present in existing prefixes"
 
 
@@ -125,8 +143,10 @@ def test_create_private_super_refused_with_bad_dcpl(
 ) -> None:
     # the dcpl rules answer before rule 8 (nat on a private super)
     assert refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, prefixes=prefixes, private_super=True, partition_id="p", nat=True,
-        default_child_prefix_length=lengths)) == message
+        context=ctx,
+        prefixes=prefixes,
+        attributes=NetworkAttributes(private_super=True, partition_id="p", nat=True, default_child_prefix_length=lengths),
+    )) == message
 
 
 def test_create_private_super_accepts_lengths_at_the_family_maximum(
@@ -143,8 +163,11 @@ def test_create_private_super_refused_when_partition_has_one(
     create(app, ctx, network_id="first", **SUPER)
     # the second-super rule answers before rule 8 (nat) and rule 9 (id exists)
     message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, network_id="first", partition_id="mini-lab", prefixes=["10.1.0.0/16"],
-        private_super=True, nat=True, default_child_prefix_length={"IPv4": 22}))
+        context=ctx,
+        network_id="first",
+        prefixes=["10.1.0.0/16"],
+        attributes=NetworkAttributes(partition_id="mini-lab", private_super=True, nat=True, default_child_prefix_length={"IPv4": 22}),
+    ))
     assert message == 'partition with id "mini-lab" already has a private super network'
     # another partition may have its own
     other = create(app, ctx, partition_id="other", prefixes=["10.1.0.0/16"], private_super=True,
@@ -157,8 +180,10 @@ def test_create_network_refused_with_announcable_cidrs_on_non_super(
 ) -> None:
     # rule 7 answers before rule 8 (nat on an underlay)
     message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, prefixes=["10.0.0.0/16"], underlay=True, nat=True,
-        additional_announcable_cidrs=["10.240.0.0/12"]))
+        context=ctx,
+        prefixes=["10.0.0.0/16"],
+        attributes=NetworkAttributes(underlay=True, nat=True, additional_announcable_cidrs=["10.240.0.0/12"]),
+    ))
     assert message == "additionalannouncablecidrs can only be set in a private super network"
 
 
@@ -175,8 +200,8 @@ def test_create_network_refused_with_nat_on_super_or_underlay(
 ) -> None:
     create(app, ctx, network_id="taken", prefixes=["192.168.0.0/24"])
     # rule 8 answers before rule 9 (id exists)
-    message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, network_id="taken", prefixes=["10.0.0.0/16"], nat=True, **kind))
+    message = refused(InvalidRequestError, lambda: new_network(
+        app, ctx, network_id="taken", prefixes=["10.0.0.0/16"], nat=True, **kind))
     assert message == "private super or underlay network is not supposed to NAT"
 
 
@@ -184,11 +209,19 @@ def test_create_network_refused_when_id_exists(app: IpamApplication, ctx: Reques
     create(app, ctx, network_id="internet", prefixes=["10.0.0.0/16"], vrf=7)
     # rule 9 answers before rule 10 (overlap) and rule 11 (vrf taken)
     message = refused(AlreadyExistsError, lambda: app.create_network(
-        context=ctx, network_id="internet", prefixes=["10.0.0.0/16"], vrf=7))
+        context=ctx,
+        network_id="internet",
+        prefixes=["10.0.0.0/16"],
+        attributes=NetworkAttributes(vrf=7),
+    ))
     assert message == "entity already exists"
     # and before the VRF range check of rule 11
     message = refused(ConflictError, lambda: app.create_network(
-        context=ctx, network_id="internet", prefixes=["10.1.0.0/16"], vrf=0))
+        context=ctx,
+        network_id="internet",
+        prefixes=["10.1.0.0/16"],
+        attributes=NetworkAttributes(vrf=0),
+    ))
     assert message == "entity already exists"
     assert app.get_network("internet")["prefixes"] == ["10.0.0.0/16"]
 
@@ -206,11 +239,19 @@ def test_create_network_refused_when_prefix_overlaps_existing(
     create(app, ctx, network_id="small", prefixes=["10.0.0.0/24"], vrf=3)
     # rule 10 answers before rule 11 (vrf taken)
     message = refused(OverlapError, lambda: app.create_network(
-        context=ctx, network_id="big", prefixes=["10.0.0.0/23"], vrf=3))
+        context=ctx,
+        network_id="big",
+        prefixes=["10.0.0.0/23"],
+        attributes=NetworkAttributes(vrf=3),
+    ))
     assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
     # and before the VRF range check of rule 11
     message = refused(OverlapError, lambda: app.create_network(
-        context=ctx, network_id="big", prefixes=["10.0.0.0/23"], vrf=131073))
+        context=ctx,
+        network_id="big",
+        prefixes=["10.0.0.0/23"],
+        attributes=NetworkAttributes(vrf=131073),
+    ))
     assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
     refused(NetworkNotFoundError, lambda: app.get_network("big"))
 
@@ -250,7 +291,11 @@ def test_create_network_reserves_given_vrf(app: IpamApplication, ctx: RequestCon
     created = create(app, ctx, prefixes=["10.0.0.0/24"], vrf=131072)
     assert created["vrf"] == 131072
     message = refused(ConflictError, lambda: app.create_network(
-        context=ctx, network_id="second", prefixes=["10.0.1.0/24"], vrf=131072))
+        context=ctx,
+        network_id="second",
+        prefixes=["10.0.1.0/24"],
+        attributes=NetworkAttributes(vrf=131072),
+    ))
     assert "131072" in message
     refused(NetworkNotFoundError, lambda: app.get_network("second"))
     # the refused create claimed no prefix: the same prefix can be created now
@@ -268,7 +313,11 @@ def test_create_network_refused_with_vrf_out_of_range(
     app: IpamApplication, ctx: RequestContext, vrf: int
 ) -> None:
     message = refused(InvalidRequestError, lambda: app.create_network(
-        context=ctx, network_id="n", prefixes=["10.0.0.0/24"], vrf=vrf))
+        context=ctx,
+        network_id="n",
+        prefixes=["10.0.0.0/24"],
+        attributes=NetworkAttributes(vrf=vrf),
+    ))
     assert str(vrf) in message
     refused(NetworkNotFoundError, lambda: app.get_network("n"))
     assert create(app, ctx, network_id="n", prefixes=["10.0.0.0/24"])["vrf"] is None
@@ -282,7 +331,11 @@ def test_create_network_shares_vrf_between_vrfshared_networks(
     assert (first["vrf"], first["vrf_shared"]) == (42, True)
     assert (second["vrf"], second["vrf_shared"]) == (42, True)
     # an exclusive claim on a shared id is refused (409)
-    refused(ConflictError, lambda: app.create_network(context=ctx, prefixes=["10.0.2.0/24"], vrf=42))
+    refused(ConflictError, lambda: app.create_network(
+        context=ctx,
+        prefixes=["10.0.2.0/24"],
+        attributes=NetworkAttributes(vrf=42),
+    ))
 
 
 def test_create_network_vrfshared_joins_an_id_whoever_holds_it(
@@ -298,10 +351,18 @@ def test_create_network_vrfshared_joins_an_id_whoever_holds_it(
                     vrf_shared=True)
     assert (joined["vrf"], joined["vrf_shared"]) == (1, True)
     refused(ConflictError, lambda: app.create_network(
-        context=ctx, network_id="third", prefixes=["10.0.5.0/24"], vrf=1))
+        context=ctx,
+        network_id="third",
+        prefixes=["10.0.5.0/24"],
+        attributes=NetworkAttributes(vrf=1),
+    ))
     app.delete_network("exclusive", context=ctx)  # the shared holder keeps the id held
     refused(ConflictError, lambda: app.create_network(
-        context=ctx, network_id="third", prefixes=["10.0.5.0/24"], vrf=1))
+        context=ctx,
+        network_id="third",
+        prefixes=["10.0.5.0/24"],
+        attributes=NetworkAttributes(vrf=1),
+    ))
     child = app.allocate_child_network(context=ctx, partition_id="p", project_id="pr")
     assert child["vrf"] == 2
     app.delete_network("joined", context=ctx)  # the last holder is gone: the id is free

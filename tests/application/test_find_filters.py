@@ -9,6 +9,7 @@ import pytest
 from application.context import RequestContext
 from application.ports import IPFilter, NetworkFilter
 from application.service import IpamApplication
+from domain.network_values import NetworkAttributes
 
 A, B = "project-a", "project-b"
 MACHINE_TAG = "machine.metal-stack.io/id="
@@ -17,9 +18,18 @@ MACHINE_TAG = "machine.metal-stack.io/id="
 @pytest.fixture
 def acquired(app: IpamApplication, ctx: RequestContext) -> dict[str, dict[str, Any]]:
     """Three IPs in two networks: v4 and v6 in `a` (project A), v4 in `b` (project B)."""
-    app.create_network(context=ctx, network_id="a", prefixes=["10.1.0.0/24", "2001:db8::/64"],
-                       project_id=A)
-    app.create_network(context=ctx, network_id="b", prefixes=["10.2.0.0/24"], project_id=B)
+    app.create_network(
+        context=ctx,
+        network_id="a",
+        prefixes=["10.1.0.0/24", "2001:db8::/64"],
+        attributes=NetworkAttributes(project_id=A),
+    )
+    app.create_network(
+        context=ctx,
+        network_id="b",
+        prefixes=["10.2.0.0/24"],
+        attributes=NetworkAttributes(project_id=B),
+    )
     web = app.acquire_ip(context=ctx, network_id="a", project_id=A, name="web", tags=["t=1"],
                          machine_id="m1", ip_type="static")
     db = app.acquire_ip(context=ctx, network_id="a", project_id=A, name="db",
@@ -72,19 +82,31 @@ def networks(app: IpamApplication, ctx: RequestContext) -> dict[str, str]:
     """A dual-stack private super with one child, an external NAT network, an underlay and an
     IPv6-only network; returns their ids by role."""
     app.create_network(
-        context=ctx, network_id="super", name="super", prefixes=["10.0.0.0/16", "2001:db8::/48"],
-        partition_id="p1", private_super=True, default_child_prefix_length={"IPv4": 22, "IPv6": 64},
+        context=ctx,
+        network_id="super",
+        prefixes=["10.0.0.0/16", "2001:db8::/48"],
+        attributes=NetworkAttributes(name="super", partition_id="p1", private_super=True, default_child_prefix_length={"IPv4": 22, "IPv6": 64}),
     )
     child = app.allocate_child_network(context=ctx, partition_id="p1", project_id=A, name="tenant",
                                        labels={"env": "prod"})
     app.create_network(
-        context=ctx, network_id="internet", name="internet", prefixes=["185.1.0.0/24"],
-        destination_prefixes=["0.0.0.0/0"], nat=True, vrf=104009,
-        labels={"env": "prod", "kind": "ext"},
+        context=ctx,
+        network_id="internet",
+        prefixes=["185.1.0.0/24"],
+        attributes=NetworkAttributes(name="internet", destination_prefixes=["0.0.0.0/0"], nat=True, vrf=104009, labels={"env": "prod", "kind": "ext"}),
     )
-    app.create_network(context=ctx, network_id="underlay", prefixes=["10.255.0.0/24"],
-                       partition_id="p1", underlay=True)
-    app.create_network(context=ctx, network_id="v6", prefixes=["2001:db9::/64"], project_id=B)
+    app.create_network(
+        context=ctx,
+        network_id="underlay",
+        prefixes=["10.255.0.0/24"],
+        attributes=NetworkAttributes(partition_id="p1", underlay=True),
+    )
+    app.create_network(
+        context=ctx,
+        network_id="v6",
+        prefixes=["2001:db9::/64"],
+        attributes=NetworkAttributes(project_id=B),
+    )
     return {"super": "super", "child": child["network_id"], "internet": "internet",
             "underlay": "underlay", "v6": "v6"}
 

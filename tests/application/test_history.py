@@ -14,6 +14,7 @@ from application.context import RequestContext
 from application.ports import HistoryQuery
 from application.service import IpamApplication
 from domain.errors import InvalidRequestError, IPNotFoundError, NetworkNotFoundError
+from domain.network_values import NetworkAttributes
 from infrastructure.store import Ipam
 
 SUPER, PARTITION, PROJECT = "super", "mini-lab", "project"
@@ -23,9 +24,11 @@ EVERYTHING = HistoryQuery(limit=1000)
 
 def make_super(app: IpamApplication, ctx: RequestContext) -> dict[str, Any]:
     return app.create_network(
-        context=ctx, network_id=SUPER, prefixes=["10.0.0.0/16", "2001:db8:0:10::/64"],
-        partition_id=PARTITION, private_super=True,
-        default_child_prefix_length={"IPv4": 22, "IPv6": 96})
+        context=ctx,
+        network_id=SUPER,
+        prefixes=["10.0.0.0/16", "2001:db8:0:10::/64"],
+        attributes=NetworkAttributes(partition_id=PARTITION, private_super=True, default_child_prefix_length={"IPv4": 22, "IPv6": 96}),
+    )
 
 
 def allocate(app: IpamApplication, ctx: RequestContext) -> str:

@@ -10,6 +10,7 @@ from application.context import RequestContext
 from application.ports import IPFilter
 from application.service import IpamApplication
 from domain.errors import InvalidRequestError, IPNotFoundError
+from domain.network_values import NetworkAttributes
 
 PROJECT = "project-a"
 MACHINE_TAG = "machine.metal-stack.io/id="
@@ -17,8 +18,12 @@ MACHINE_TAG = "machine.metal-stack.io/id="
 
 @pytest.fixture
 def network(app: IpamApplication, ctx: RequestContext) -> str:
-    app.create_network(context=ctx, network_id="n", prefixes=["10.1.0.0/24", "2001:db8::/64"],
-                       project_id=PROJECT)
+    app.create_network(
+        context=ctx,
+        network_id="n",
+        prefixes=["10.1.0.0/24", "2001:db8::/64"],
+        attributes=NetworkAttributes(project_id=PROJECT),
+    )
     return "n"
 
 

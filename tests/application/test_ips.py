@@ -16,6 +16,8 @@ from domain.errors import (
     NetworkNotFoundError,
     UnprocessableError,
 )
+from domain.network_values import NetworkAttributes
+from tests.conftest import new_network
 
 PROJECT = "project-a"
 OTHER = "project-b"
@@ -24,15 +26,16 @@ MACHINE_TAG = "machine.metal-stack.io/id="
 
 def create(app: IpamApplication, ctx: RequestContext, network_id: str, *prefixes: str,
            **attributes: Any) -> dict[str, Any]:
-    return app.create_network(context=ctx, network_id=network_id, prefixes=list(prefixes),
-                              project_id=PROJECT, **attributes)
+    return new_network(app, ctx, network_id=network_id, prefixes=list(prefixes),
+                       project_id=PROJECT, **attributes)
 
 
 def create_super(app: IpamApplication, ctx: RequestContext) -> dict[str, Any]:
     return app.create_network(
-        context=ctx, network_id="super", prefixes=["10.0.0.0/16", "2001:db8::/48"],
-        partition_id="p1", private_super=True,
-        default_child_prefix_length={"IPv4": 22, "IPv6": 64},
+        context=ctx,
+        network_id="super",
+        prefixes=["10.0.0.0/16", "2001:db8::/48"],
+        attributes=NetworkAttributes(partition_id="p1", private_super=True, default_child_prefix_length={"IPv4": 22, "IPv6": 64}),
     )
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from application.context import RequestContext
 from domain.errors import IpamError
+from domain.network_values import NetworkAttributes
 from infrastructure.store import Ipam, open_ipam
 
 SUPER, PLAIN, PARTITION, PROJECT = "super", "plain", "mini-lab", "project"
@@ -42,10 +43,17 @@ class Recorder:
         self.ips: list[dict[str, Any]] = []
         self.listings: list[list[dict[str, Any]]] = []
         self.keep(self.app.create_network(
-            context=self.ctx, network_id=SUPER, prefixes=SUPER_PREFIXES, partition_id=PARTITION,
-            private_super=True, default_child_prefix_length=DEFAULTS))
+            context=self.ctx,
+            network_id=SUPER,
+            prefixes=SUPER_PREFIXES,
+            attributes=NetworkAttributes(partition_id=PARTITION, private_super=True, default_child_prefix_length=DEFAULTS),
+        ))
         self.keep(self.app.create_network(
-            context=self.ctx, network_id=PLAIN, prefixes=PLAIN_PREFIXES, partition_id=PARTITION))
+            context=self.ctx,
+            network_id=PLAIN,
+            prefixes=PLAIN_PREFIXES,
+            attributes=NetworkAttributes(partition_id=PARTITION),
+        ))
 
     def keep(self, doc: dict[str, Any]) -> None:
         key = (doc["network_id"], doc["version"])

@@ -31,6 +31,7 @@ from application.service import IpamApplication
 from application.views import network_view
 from domain import errors
 from domain.network import Network, network_uuid
+from domain.network_values import NetworkAttributes
 from infrastructure.store import Ipam, open_ipam
 from tests.unit.test_allocation_properties import best_fit_oracle, canonical_free
 
@@ -119,10 +120,17 @@ class IpamMachine(RuleBasedStateMachine):
         self.snapshot_interval = snapshot_interval
         self.ipam = open_ipam(self.url, snapshot_interval=snapshot_interval)
         self.returned[SUPER] = self.app.create_network(
-            context=self.ctx, network_id=SUPER, prefixes=SUPER_PREFIXES, partition_id=PARTITION,
-            private_super=True, default_child_prefix_length=DEFAULTS)
+            context=self.ctx,
+            network_id=SUPER,
+            prefixes=SUPER_PREFIXES,
+            attributes=NetworkAttributes(partition_id=PARTITION, private_super=True, default_child_prefix_length=DEFAULTS),
+        )
         self.returned[PLAIN] = self.app.create_network(
-            context=self.ctx, network_id=PLAIN, prefixes=PLAIN_PREFIXES, partition_id=PARTITION)
+            context=self.ctx,
+            network_id=PLAIN,
+            prefixes=PLAIN_PREFIXES,
+            attributes=NetworkAttributes(partition_id=PARTITION),
+        )
 
     def teardown(self) -> None:
         if self.ipam is not None:

@@ -15,7 +15,8 @@ from domain.errors import (
     NotFoundError,
     OverlapError,
 )
-from tests.conftest import SEED_PROJECT, refused
+from domain.network_values import NetworkAttributes
+from tests.conftest import SEED_PROJECT, new_network, refused
 
 PARTITION = "mini-lab"
 PROJECT = SEED_PROJECT
@@ -33,14 +34,14 @@ def update(app: IpamApplication, ctx: RequestContext, network_id: str, **changes
 
 
 def v4_super(app: IpamApplication, ctx: RequestContext, **extra: Any) -> dict[str, Any]:
-    return agreed(app, app.create_network(
-        context=ctx, network_id="super", partition_id=PARTITION, prefixes=["10.0.0.0/16"],
+    return agreed(app, new_network(
+        app, ctx, network_id="super", partition_id=PARTITION, prefixes=["10.0.0.0/16"],
         private_super=True, default_child_prefix_length={"IPv4": 22}, **extra))
 
 
 def plain(app: IpamApplication, ctx: RequestContext, **extra: Any) -> dict[str, Any]:
     request: dict[str, Any] = {"network_id": "plain", "prefixes": ["192.168.0.0/24"], **extra}
-    return agreed(app, app.create_network(context=ctx, **request))
+    return agreed(app, new_network(app, ctx, **request))
 
 
 def child_of_super(app: IpamApplication, ctx: RequestContext, **extra: Any) -> dict[str, Any]:
@@ -251,7 +252,11 @@ def test_delete_makes_network_unknown(app: IpamApplication, ctx: RequestContext)
     refused(NetworkNotFoundError, lambda: app.update_network("plain", context=ctx, name="x"))
     assert all(n["network_id"] != "plain" for n in app.list_networks())
     # its prefix and VRF are free again
-    again = agreed(app, app.create_network(context=ctx, prefixes=["192.168.0.0/24"], vrf=9))
+    again = agreed(app, app.create_network(
+        context=ctx,
+        prefixes=["192.168.0.0/24"],
+        attributes=NetworkAttributes(vrf=9),
+    ))
     assert again["vrf"] == 9
 
 
@@ -261,7 +266,9 @@ def test_delete_super_frees_its_partition(app: IpamApplication, ctx: RequestCont
     refused(NotFoundError, lambda: app.allocate_child_network(
         context=ctx, partition_id=PARTITION, project_id=PROJECT))
     replacement = agreed(app, app.create_network(
-        context=ctx, partition_id=PARTITION, prefixes=["10.0.0.0/16"], private_super=True,
-        default_child_prefix_length={"IPv4": 24}))
+        context=ctx,
+        prefixes=["10.0.0.0/16"],
+        attributes=NetworkAttributes(partition_id=PARTITION, private_super=True, default_child_prefix_length={"IPv4": 24}),
+    ))
     child = child_of_super(app, ctx)
     assert (child["parent_id"], child["prefixes"]) == (replacement["network_id"], ["10.0.0.0/24"])

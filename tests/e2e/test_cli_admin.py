@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from application.context import RequestContext
+from domain.network_values import NetworkAttributes
 from infrastructure.store import open_ipam
 
 IPAM = Path(sys.executable).parent / "ipam"  # the test run's own environment
@@ -50,8 +51,12 @@ def write_events(db_url: str, acquisitions: int) -> int:
     try:
         ctx = RequestContext.new(actor="operator")
         if "cli" not in {n["network_id"] for n in opened.app.list_networks()}:
-            opened.app.create_network(context=ctx, network_id="cli", prefixes=["10.20.0.0/22"],
-                                      project_id="project-cli")
+            opened.app.create_network(
+                context=ctx,
+                network_id="cli",
+                prefixes=["10.20.0.0/22"],
+                attributes=NetworkAttributes(project_id="project-cli"),
+            )
         for _ in range(acquisitions):
             opened.app.acquire_ip(context=ctx, network_id="cli", project_id="project-cli")
         return opened.projection.head()

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from application.context import RequestContext
+from domain.network_values import NetworkAttributes
 from infrastructure.store import open_ipam
 from tests.e2e.conftest import Cli, table, unique
 from tests.live import ipam_serve
@@ -185,8 +186,12 @@ def paged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, str]]
         opened = open_ipam(database_url)
         try:
             context = RequestContext.new(actor="x")
-            opened.app.create_network(context=context, network_id="paged",
-                                      prefixes=["10.250.0.0/21"], project_id="p")
+            opened.app.create_network(
+                context=context,
+                network_id="paged",
+                prefixes=["10.250.0.0/21"],
+                attributes=NetworkAttributes(project_id="p"),
+            )
             for _ in range(ACQUISITIONS):
                 opened.app.acquire_ip(context=context, network_id="paged", project_id="p")
         finally:

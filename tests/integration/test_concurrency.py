@@ -27,7 +27,7 @@ from application.views import ip_document
 from domain.errors import ConflictError, ExhaustedError
 from domain.network import Network, network_uuid
 from infrastructure.store import open_ipam
-from tests.conftest import reset_postgres
+from tests.conftest import new_network, reset_postgres
 from tests.live import admin_token, bearer, free_port, stop
 
 PROJECT = "project-concurrency"
@@ -70,8 +70,8 @@ def events_of(app: IpamApplication, event_class: type, network_id: str) -> list[
 
 
 def create(app: IpamApplication, network_id: str, prefixes: list[str], **extra: Any) -> None:
-    app.create_network(context=RequestContext.new(actor="test"), network_id=network_id,
-                       prefixes=prefixes, name=network_id, project_id=PROJECT, **extra)
+    new_network(app, RequestContext.new(actor="test"), network_id=network_id,
+                prefixes=prefixes, name=network_id, project_id=PROJECT, **extra)
 
 
 def acquire(app: IpamApplication, network_id: str, **kwargs: Any) -> Callable[[], Any]:

@@ -26,6 +26,7 @@ from eventsourcing.utils import get_topic
 from application.context import RequestContext
 from application.ports import IPFilter
 from domain.network import Network, network_uuid
+from domain.network_values import NetworkAttributes
 from infrastructure.following import ProjectionStatus, other
 from infrastructure.store import Ipam, open_ipam
 from tests.live import BIN, admin_token, bearer, free_port, stop, wait_healthy
@@ -216,8 +217,12 @@ def write_acquisitions(opened: Ipam, count: int) -> None:
     IPAcquired events a thousand per save (one save per acquisition took a minute on
     PostgreSQL); then bring the projections up to date, as a serving store would be."""
     ctx = RequestContext.new(actor="faults")
-    opened.app.create_network(context=ctx, network_id=NETWORK, prefixes=["10.64.0.0/18"],
-                              project_id=PROJECT)
+    opened.app.create_network(
+        context=ctx,
+        network_id=NETWORK,
+        prefixes=["10.64.0.0/18"],
+        attributes=NetworkAttributes(project_id=PROJECT),
+    )
     recorded = ctx.as_event_field()
     for start in range(0, count, 1000):
         network: Network = opened.app.repository.get(network_uuid(NETWORK))

@@ -15,6 +15,7 @@ from application.context import RequestContext
 from application.ports import IPFilter
 from application.service import IpamApplication
 from domain.network import Network
+from domain.network_values import NetworkAttributes
 from infrastructure.chain import read_log
 from infrastructure.following import Projector
 from infrastructure.store import Ipam, open_ipam
@@ -28,9 +29,12 @@ def populate(app: IpamApplication) -> None:
     """A log with every kind of network event: children, acquisitions in both families,
     updates, releases, a freed child, a deleted and a recreated network."""
     ctx = RequestContext.new(actor="populate", reason="test data")
-    app.create_network(context=ctx, network_id="super", prefixes=["10.0.0.0/16", "2001:db8::/48"],
-                       partition_id="p1", private_super=True,
-                       default_child_prefix_length={"IPv4": 24, "IPv6": 64})
+    app.create_network(
+        context=ctx,
+        network_id="super",
+        prefixes=["10.0.0.0/16", "2001:db8::/48"],
+        attributes=NetworkAttributes(partition_id="p1", private_super=True, default_child_prefix_length={"IPv4": 24, "IPv6": 64}),
+    )
     children = [app.allocate_child_network(context=ctx, partition_id="p1", project_id=PROJECT,
                                            name=f"child-{n}")["network_id"] for n in range(3)]
     for n in range(12):
@@ -44,9 +48,19 @@ def populate(app: IpamApplication) -> None:
     app.release_ip("10.0.0.5", context=ctx)
     app.update_network("super", context=ctx, description="the partition's super")
     app.delete_network(children[2], context=ctx, only_child=True)
-    app.create_network(context=ctx, network_id="plain", prefixes=["192.168.0.0/24"], project_id=PROJECT)
+    app.create_network(
+        context=ctx,
+        network_id="plain",
+        prefixes=["192.168.0.0/24"],
+        attributes=NetworkAttributes(project_id=PROJECT),
+    )
     app.delete_network("plain", context=ctx)
-    app.create_network(context=ctx, network_id="plain", prefixes=["192.168.1.0/24"], project_id=PROJECT)
+    app.create_network(
+        context=ctx,
+        network_id="plain",
+        prefixes=["192.168.1.0/24"],
+        attributes=NetworkAttributes(project_id=PROJECT),
+    )
     app.acquire_ip(context=ctx, network_id="plain", project_id=PROJECT)
 
 
@@ -143,8 +157,12 @@ def test_status_shows_position_head_and_lag_as_events_arrive(ipam: Ipam) -> None
         assert (status.live, status.position, status.head, status.lag) == ("a", 0, 0, 0)
         assert status.rebuilding is None and status.rebuild_position is None
 
-    ipam.app.create_network(context=RequestContext.new(), network_id="n", prefixes=["10.9.0.0/24"],
-                            project_id=PROJECT)
+    ipam.app.create_network(
+        context=RequestContext.new(),
+        network_id="n",
+        prefixes=["10.9.0.0/24"],
+        attributes=NetworkAttributes(project_id=PROJECT),
+    )
     head = ipam.projection.head()
     assert head == ipam.app.recorder.max_notification_id() and head > 0
     for status in (p.status() for p in ipam.projectors.values()):

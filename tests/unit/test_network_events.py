@@ -10,7 +10,7 @@ from typing import Any
 from eventsourcing.application import project_aggregate
 
 from domain.addressing import Family
-from domain.network import Network, network_uuid
+from domain.network import Network, NetworkAttributes, network_uuid
 
 CONTEXT: dict[str, Any] = {"actor": "alice", "request_id": "r-1", "reason": "test"}
 
@@ -23,7 +23,7 @@ def network(network_id: str, *prefixes: str, **attributes: Any) -> Network:
         "nat": False, "shared": False, "vrf": None, "vrf_shared": False, "labels": {},
     }
     return Network.create(network_id=network_id, prefixes=list(prefixes), context=CONTEXT,
-                          **{**defaults, **attributes})
+                          attributes=NetworkAttributes(**{**defaults, **attributes}))
 
 
 def seed_super() -> Network:
@@ -75,30 +75,38 @@ def test_acquire_ip_event_carries_the_chosen_address_and_request() -> None:
     assert event.originator_version == net.version
 
 
-def test_choosing_child_prefixes_records_nothing_and_allocating_records_them() -> None:
+def test_allocating_a_child_decides_its_prefixes_and_records_them() -> None:
     parent = seed_super()
     before = len(parent.pending_events)
-    chosen = parent.choose_child_prefixes({Family.IPV4: 22, Family.IPV6: 96}, None)
-    assert chosen == ["10.0.0.0/22", "2001:db8:0:10::/96"]
-    assert len(parent.pending_events) == before
-    parent.allocate_child(child_id="child-1", prefixes=chosen, vrf=7, project_id="proj",
-                          name="tenant", requested_lengths={}, address_family=None, context=CONTEXT)
+    chosen = parent.allocate_child(child_id="child-1", requested={}, address_family=None, vrf=7,
+                                   project_id="proj", name="tenant", context=CONTEXT)
+    assert chosen == ["10.0.0.0/22", "2001:db8:0:10::/96"]  # the super's default lengths
+    assert len(parent.pending_events) == before + 1
     event = parent.pending_events[-1]
     assert isinstance(event, Network.ChildNetworkAllocated)
     assert (event.child_id, event.prefixes, event.vrf) == ("child-1", chosen, 7)
     assert (event.project_id, event.name, event.context) == ("proj", "tenant", CONTEXT)
     assert parent.children.get("child-1") == tuple(chosen)
     assert parent.consumption()["ipv4"]["used_prefixes"] == 1  # type: ignore[index]
+    assert (event.requested_lengths, event.address_family) == ({}, None)
+
+
+def test_a_child_with_asked_lengths_and_family_records_what_was_asked() -> None:
+    parent = seed_super()
+    chosen = parent.allocate_child(child_id="c", requested={Family.IPV6: 112},
+                                   address_family=Family.IPV6, vrf=None, project_id="proj",
+                                   name="", context=CONTEXT)
+    event: Any = parent.pending_events[-1]
+    assert chosen == ["2001:db8:0:10::/112"]
+    assert (event.requested_lengths, event.address_family) == ({"IPv6": 112}, "IPv6")
 
 
 def test_replaying_events_reproduces_the_same_state() -> None:
     parent = seed_super()
-    chosen = parent.choose_child_prefixes({Family.IPV4: 22, Family.IPV6: 96}, None)
-    parent.allocate_child(child_id="c1", prefixes=chosen, vrf=1, project_id="proj", name="",
-                          requested_lengths={}, address_family=None, context=CONTEXT)
-    second = parent.choose_child_prefixes({Family.IPV4: 24}, Family.IPV4)
-    parent.allocate_child(child_id="c2", prefixes=second, vrf=2, project_id="proj", name="",
-                          requested_lengths={"IPv4": 24}, address_family="IPv4", context=CONTEXT)
+    parent.allocate_child(child_id="c1", requested={}, address_family=None, vrf=1,
+                          project_id="proj", name="", context=CONTEXT)
+    parent.allocate_child(child_id="c2", requested={Family.IPV4: 24}, address_family=Family.IPV4,
+                          vrf=2, project_id="proj", name="", context=CONTEXT)
     parent.release_child("c1", 1, CONTEXT)
     for _ in range(3):
         parent.acquire_ip(project_id="proj", allocation_uuid="u", address_family=Family.IPV6,
@@ -131,9 +139,8 @@ def test_replay_applies_recorded_address_instead_of_choosing_again() -> None:
 
 def test_replay_carves_recorded_child_prefix_instead_of_best_fit() -> None:
     parent = seed_super()
-    chosen = parent.choose_child_prefixes({Family.IPV4: 22}, Family.IPV4)
-    parent.allocate_child(child_id="c1", prefixes=chosen, vrf=3, project_id="proj", name="",
-                          requested_lengths={}, address_family="IPv4", context=CONTEXT)
+    parent.allocate_child(child_id="c1", requested={}, address_family=Family.IPV4, vrf=3,
+                          project_id="proj", name="", context=CONTEXT)
     history = recorded(parent)
     assert history[-1].prefixes == ["10.0.0.0/22"]
     changed = dataclasses.replace(history[-1], prefixes=["10.0.128.0/22"])
@@ -141,4 +148,5 @@ def test_replay_carves_recorded_child_prefix_instead_of_best_fit() -> None:
     assert rebuilt.children.get("c1") == ("10.0.128.0/22",)
     free = rebuilt.pools["10.0.0.0/16"].free_prefixes()
     assert "10.0.0.0/17" in free and "10.0.128.0/22" not in free
-    assert rebuilt.choose_child_prefixes({Family.IPV4: 22}, Family.IPV4) == ["10.0.132.0/22"]
+    assert rebuilt.allocate_child(child_id="c2", requested={}, address_family=Family.IPV4, vrf=4,
+                                  project_id="proj", name="", context=CONTEXT) == ["10.0.132.0/22"]
