@@ -27,18 +27,13 @@ class Revision:
 
 
 @dataclass(frozen=True)
-class UpdateRequest:
-    """An update as asked: None (and, for prefix lists, empty) leaves a field as it is."""
+class UpdateRequest(NetworkChanges):
+    """An update as asked: the changes (None, and for prefix lists also empty, leaves a field
+    as it is), the prefixes the network should have, and whether removing announcable CIDRs
+    was forced."""
 
-    name: str | None = None
-    description: str | None = None
-    labels: dict[str, str] | None = None
-    shared: bool | None = None
-    destination_prefixes: list[str] | None = None
-    additional_announcable_cidrs: list[str] | None = None
-    default_child_prefix_length: dict[str, int] | None = None
     prefixes: list[str] | None = None
-    force: bool = False  # allow removing additionalAnnouncableCIDRs
+    force: bool = False
 
 
 def check_revision(network: NetworkState, request: UpdateRequest) -> Revision:

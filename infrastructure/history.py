@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,8 +65,9 @@ def facts_of(event: Any) -> dict[str, Any]:
 
 
 def context_of(event: Any) -> dict[str, Any]:
-    """Who and why; events recorded before these were kept read with defaults."""
-    context = getattr(event, "context", None) or {}
+    """Who and why (every event has a context: those recorded before it was kept are upcast
+    with an empty one, `domain.versions`)."""
+    context = event.context
     return {
         "actor": context.get("actor") or "anonymous",
         "request_id": context.get("request_id") or "",
@@ -115,41 +116,54 @@ class HistoryProjection:
 
     def apply(self, session: Session, slot: str, items: Sequence[Item]) -> None:
         t = history_tables(slot)
-        names = self.names
-        rows: list[dict[str, Any]] = []
-        scopes: list[dict[str, Any]] = []
-        for notification, event in items:
-            if not isinstance(event, Network.Event):
-                continue
-            aggregate_id = str(event.originator_id)
-            if isinstance(event, CREATIONS):
-                names[aggregate_id] = event.network_id
-            elif aggregate_id not in names:
-                names[aggregate_id] = session.execute(
-                    select(t.events.c.network_id).where(t.events.c.aggregate_id == aggregate_id).limit(1)
-                ).scalar_one()
-            kind = type_name(type(event))
-            record = {
-                "position": notification.id,
-                "network": names[aggregate_id],
-                "aggregate_id": aggregate_id,
-                "version": event.originator_version,
-                "time": rfc3339(event.timestamp),
-                "type": kind,
-                **context_of(event),
-                "facts": facts_of(event),
-            }
-            rows.append({
-                "position": notification.id, "aggregate_id": aggregate_id,
-                "network_id": names[aggregate_id], "version": event.originator_version,
-                "type": kind, "time_us": microseconds(event.timestamp),
-                "address": getattr(event, "address", None) if kind in IP_EVENTS else None,
-                "record": json.dumps(record),
-            })
-            for family, low, high in ranges_of(event):
-                scopes.append({"position": notification.id, "family": family, "low": low, "high": high})
+
+        def network_of(aggregate_id: str) -> str:
+            return str(session.execute(
+                select(t.events.c.network_id).where(t.events.c.aggregate_id == aggregate_id).limit(1)
+            ).scalar_one())
+
+        rows, scopes = history_rows(items, self.names, network_of)
         insert_rows(session, t.events, rows)
         insert_rows(session, t.scopes, scopes)
+
+
+def history_rows(
+    items: Sequence[Item], names: dict[str, str], network_of: Callable[[str], str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The history rows (one per network event, with its record as the API shows it) and
+    scope rows (the ranges each event touched) of a batch. `names` holds the network id of
+    each aggregate seen; `network_of` finds one that was seen before this process started."""
+    rows: list[dict[str, Any]] = []
+    scopes: list[dict[str, Any]] = []
+    for notification, event in items:
+        if not isinstance(event, Network.Event):
+            continue
+        aggregate_id = str(event.originator_id)
+        if isinstance(event, CREATIONS):
+            names[aggregate_id] = event.network_id
+        elif aggregate_id not in names:
+            names[aggregate_id] = network_of(aggregate_id)
+        kind = type_name(type(event))
+        record = {
+            "position": notification.id,
+            "network": names[aggregate_id],
+            "aggregate_id": aggregate_id,
+            "version": event.originator_version,
+            "time": rfc3339(event.timestamp),
+            "type": kind,
+            **context_of(event),
+            "facts": facts_of(event),
+        }
+        rows.append({
+            "position": notification.id, "aggregate_id": aggregate_id,
+            "network_id": names[aggregate_id], "version": event.originator_version,
+            "type": kind, "time_us": microseconds(event.timestamp),
+            "address": getattr(event, "address", None) if kind in IP_EVENTS else None,
+            "record": json.dumps(record),
+        })
+        for family, low, high in ranges_of(event):
+            scopes.append({"position": notification.id, "family": family, "low": low, "high": high})
+    return rows, scopes
 
 
 class SqlHistory:

@@ -20,6 +20,15 @@ def _document(row: Any) -> dict[str, Any]:
                             state.version)
 
 
+def matches_document(doc: dict[str, Any], flt: NetworkFilter) -> bool:
+    """The filters a network's document is checked against (the columns are queried)."""
+    return (set(flt.prefixes) <= set(doc["prefixes"])
+            and set(flt.destination_prefixes) <= set(doc["destination_prefixes"])
+            and all(doc["labels"].get(k) == v for k, v in flt.labels.items())
+            and not (flt.address_family
+                     and doc["consumption"][flt.address_family.lower()] is None))
+
+
 class SqlReadModel:
     """Answers queries from the projection's tables, after catching up with the log."""
 
@@ -54,21 +63,7 @@ class SqlReadModel:
                 query = query.where(networks.c[name] == value)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        found = []
-        for row in rows:
-            doc = _document(row)
-            if flt.prefixes and not set(flt.prefixes) <= set(doc["prefixes"]):
-                continue
-            if flt.destination_prefixes and not (
-                set(flt.destination_prefixes) <= set(doc["destination_prefixes"])
-            ):
-                continue
-            if any(doc["labels"].get(k) != v for k, v in flt.labels.items()):
-                continue
-            if flt.address_family and doc["consumption"][flt.address_family.lower()] is None:
-                continue
-            found.append(doc)
-        return found
+        return [doc for doc in map(_document, rows) if matches_document(doc, flt)]
 
     def get_ip(self, address: str) -> dict[str, Any] | None:
         ips = self._tables.ips

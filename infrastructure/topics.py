@@ -46,6 +46,21 @@ class UnknownTopicError(LookupError):
     """A stored name that no class of this version answers to."""
 
 
+def upcast(cls: type[Any], state: dict[str, Any], what: str) -> None:
+    """Bring a stored state of `cls` from the version it was stored with (`class_version`,
+    1 when none) to the class's version, by its `upcast_vN_vM` methods; one written by a newer
+    release is refused."""
+    class_version = getattr(cls, "class_version", 1)
+    from_version = state.pop("class_version", 1)
+    if from_version > class_version:
+        raise UnknownTopicError(
+            f"{what} version {from_version} was written by a newer release "
+            f"(this one reads up to version {class_version})")
+    while from_version < class_version:
+        getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+        from_version += 1
+
+
 class Snapshot(LibrarySnapshot):
     """A snapshot naming its aggregate by stable name, with the aggregate's class version."""
 
@@ -68,15 +83,7 @@ class Snapshot(LibrarySnapshot):
     def mutate(self, _: Any) -> Any:
         cls = class_of(self.topic)
         state = dict(self.state)
-        from_version = state.pop("class_version", 1)
-        class_version = getattr(cls, "class_version", 1)
-        if from_version > class_version:
-            raise UnknownTopicError(
-                f"snapshot of {self.topic} version {from_version} was written by a newer release "
-                f"(this one reads up to version {class_version})")
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-            from_version += 1
+        upcast(cls, state, f"snapshot of {self.topic}")
         state["_id"] = self.originator_id
         state["_version"] = self.originator_version
         state["_pending_events"] = []
@@ -152,15 +159,7 @@ class StableMapper(Mapper[UUID]):
         convert = find_id_convertor(cls, type(stored_event.originator_id))  # type: ignore[arg-type]
         state["originator_id"] = convert(stored_event.originator_id)
         state["originator_version"] = stored_event.originator_version
-        class_version = getattr(cls, "class_version", 1)
-        from_version = state.pop("class_version", 1)
-        if from_version > class_version:
-            raise UnknownTopicError(
-                f"{stored_event.topic} version {from_version} was written by a newer release "
-                f"(this one reads up to version {class_version})")
-        while from_version < class_version:
-            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-            from_version += 1
+        upcast(cls, state, stored_event.topic)
         domain_event = object.__new__(cls)
         object.__setattr__(domain_event, "__dict__", state)
         return cast(DomainEventProtocol[UUID], domain_event)

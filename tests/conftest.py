@@ -78,10 +78,18 @@ def sqlite_url(tmp_path: Any) -> str:
 
 
 @pytest.fixture
-def ipam(db_url: str) -> Iterator[Ipam]:
+def stored_ipam(db_url: str) -> Iterator[Ipam]:
+    """The IPAM on a real store (SQLite file, PostgreSQL)."""
     opened = open_ipam(db_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def ipam(stored_ipam: Ipam) -> Ipam:
+    """The IPAM under test: on a real store here; the use-case tests (tests/application) add
+    the in-memory fakes as a further variant."""
+    return stored_ipam
 
 
 @pytest.fixture

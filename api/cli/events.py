@@ -52,14 +52,17 @@ def _lines(handle: TextIO) -> int:
 
 @app.command("import")
 def events_import(
-    file: Annotated[str, typer.Argument(help="an export (JSON lines); - reads standard input")],
+    file: Annotated[str, typer.Argument(metavar="FILE",
+                                        help="an export (JSON lines); - reads standard input")],
     database_url: DatabaseUrl = None,
 ) -> None:
     """Load an exported log into an empty store, checking its hash chain line by line, then
     build the projections. Every event is stored exactly as it was, so `ipam audit
     checkpoint` afterwards equals the source's.
 
-    Example: ipam events export | IPAM_DATABASE_URL=postgresql://ipam@db/ipam ipam events import -
+    Example: ipam events import events.jsonl --database-url postgresql://ipam@db/ipam
+
+    From one store into another: ipam events export | ipam events import - --database-url ...
     """
     from infrastructure.transfer import ImportRefusedError, import_log
 

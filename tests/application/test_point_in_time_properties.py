@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,8 @@ from application.context import RequestContext
 from domain.errors import IpamError
 from domain.network_values import NetworkAttributes
 from infrastructure.store import Ipam, open_ipam
+
+pytestmark = pytest.mark.integration  # on a real store (snapshots and the history projection are part of what is checked)
 
 SUPER, PLAIN, PARTITION, PROJECT = "super", "plain", "mini-lab", "project"
 SUPER_PREFIXES = ["10.0.0.0/24", "2001:db8::/122"]  # four and two default children

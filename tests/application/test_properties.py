@@ -35,6 +35,8 @@ from domain.network_values import NetworkAttributes
 from infrastructure.store import Ipam, open_ipam
 from tests.unit.test_allocation_properties import best_fit_oracle, canonical_free
 
+pytestmark = pytest.mark.integration  # on real stores (a rebuild of the read model is part of what is checked)
+
 SUPER, PLAIN, PARTITION, PROJECT = "super", "plain", "mini-lab", "project"
 SUPER_PREFIXES = ["10.0.0.0/24", "2001:db8::/122"]  # four and two default children
 PLAIN_PREFIXES = ["192.168.0.0/30", "2001:db8:1::/127"]  # two and one usable addresses

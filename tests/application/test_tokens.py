@@ -22,6 +22,14 @@ from infrastructure.store import Ipam, open_ipam
 from infrastructure.transfer import export
 from tests.conftest import refused
 
+pytestmark = pytest.mark.integration  # on real stores
+
+
+@pytest.fixture
+def ipam(stored_ipam: Ipam) -> Ipam:
+    """Tokens are looked up in the store itself (a keyed read per request): real stores only."""
+    return stored_ipam
+
 
 @pytest.fixture
 def tokens(ipam: Ipam) -> Tokens:
