@@ -10,20 +10,22 @@ bytes), so the hash chain, and `ipam audit checkpoint`, equal the source's.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select, text, update
 
 from domain.network import Network
 from infrastructure.chain import GENESIS, link, read_log
-from infrastructure.following import rebuild_together
+from infrastructure.following import Progress as FollowProgress
+from infrastructure.following import Projector, select_notifications
 from infrastructure.history import context_of, facts_of, rfc3339
 from infrastructure.store import Ipam
+from infrastructure.tables import positions
 from infrastructure.topics import UnknownTopicError, class_of, topic_of
 
 FORMAT = 2
@@ -181,3 +183,41 @@ def import_log(ipam: Ipam, lines: Iterable[str], *, total: int | None = None,
 
     rebuild_together(list(ipam.projectors.values()), progress=report)
     return ImportReport(events=count, head=head, head_hash=chain)
+
+
+def rebuild_together(projectors: Sequence[Projector], progress: FollowProgress | None = None,
+                     batch_size: int = 2000) -> int:
+    """Rebuild several projections in one pass over the log: each event is read and decoded
+    once, and each batch is applied to every projection in one transaction. Used where
+    nothing else writes (an import into an empty store); each projection then switches as
+    `Projector.rebuild` does, catching up on its own if the log grew meanwhile."""
+    if not projectors:
+        return 0
+    first = projectors[0]
+    slots_of = [p.start_rebuild(restart=True) for p in projectors]
+    decode = first.app.mapper.to_domain_event
+    head, position, applied = first.head(), 0, 0
+    while position < head:
+        notifications = select_notifications(first.app.recorder, position, batch_size)
+        if not notifications:
+            break
+        items = [(n, decode(n)) for n in notifications]
+        with first.datastore.transaction(commit=True) as session:
+            for projector, slot in zip(projectors, slots_of, strict=True):
+                moved = session.execute(
+                    update(positions)
+                    .where(positions.c.name == projector._key(slot), positions.c.position == position)
+                    .values(position=notifications[-1].id)
+                )
+                if moved.rowcount != 1:
+                    raise RuntimeError(f"projection {projector.name} moved during a rebuild")
+                projector.projection.apply(session, slot, items)
+        position = notifications[-1].id
+        applied += len(notifications)
+        if progress is not None:
+            progress(position, head)
+    for projector, slot in zip(projectors, slots_of, strict=True):
+        while not projector.finish_rebuild(slot, head, applied):
+            head = projector.head()
+            applied += projector._follow(slot, head, None, projector.rebuild_batch_size)
+    return applied
