@@ -89,9 +89,6 @@ class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
     def _insert_stored_events(
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int]:
-        record = kwargs.get("idempotency")
-        if record is not None:  # in this transaction: stored with the events, or not at all
-            insert_idempotency_record(session, record)
         if self._has_autoincrementing_ids:
             self._lock_table(session)
         ids = [
@@ -106,6 +103,12 @@ class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
             ).scalar_one()
             for e in stored_events
         ]
+        record = kwargs.get("idempotency")
+        if record is not None:
+            # in this transaction: stored with the events, or not at all; after them, so the
+            # events table's lock (PostgreSQL) is always taken first and two saves of one key
+            # wait for each other instead of deadlocking
+            insert_idempotency_record(session, record)
         self._notify_channel(session)
         return ids
 
