@@ -8,6 +8,7 @@ network's keys in YAML, which follows the seed's layout.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import sys
@@ -20,9 +21,6 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from domain.network import Network
-from domain.versions import type_name
 
 
 class Format(StrEnum):
@@ -253,24 +251,30 @@ def show_ips(ips: list[dict[str, Any]] | dict[str, Any], fmt: Format) -> None:
 
 # history ------------------------------------------------------------------------------------------
 
-# the facts worth a glance, per event type; the rest is in `-o wide`, `yaml` and `json`
-SUMMARY_KEYS: dict[str, tuple[str, ...]] = {
-    type_name(Network.NetworkCreated): ("name", "partition_id", "project_id", "parent_id", "vrf"),
-    type_name(Network.NetworkRecreated): ("name", "partition_id", "project_id", "parent_id", "vrf"),
-    type_name(Network.PrefixAdded): ("prefix",),
-    type_name(Network.PrefixRemoved): ("prefix",),
-    type_name(Network.ChildNetworkAllocated): ("child_id", "prefixes", "project_id", "vrf"),
-    type_name(Network.ChildNetworkReleased): ("child_id", "prefixes"),
-    type_name(Network.NetworkDeleted): ("prefixes", "vrf"),
-    type_name(Network.IPAcquired): ("address", "project_id", "name", "type", "allocation_uuid"),
-    type_name(Network.IPReleased): ("address", "project_id", "allocation_uuid"),
-    type_name(Network.IPUpdated): ("address", "name", "description", "type", "tags"),
-}
+@functools.cache
+def summary_keys() -> dict[str, tuple[str, ...]]:
+    """The facts worth a glance, per event type; the rest is in `-o wide`, `yaml` and `json`.
+    (Imported when a history is printed: the other client commands start without the domain.)"""
+    from domain.network import Network
+    from domain.versions import type_name
+
+    return {
+        type_name(Network.NetworkCreated): ("name", "partition_id", "project_id", "parent_id", "vrf"),
+        type_name(Network.NetworkRecreated): ("name", "partition_id", "project_id", "parent_id", "vrf"),
+        type_name(Network.PrefixAdded): ("prefix",),
+        type_name(Network.PrefixRemoved): ("prefix",),
+        type_name(Network.ChildNetworkAllocated): ("child_id", "prefixes", "project_id", "vrf"),
+        type_name(Network.ChildNetworkReleased): ("child_id", "prefixes"),
+        type_name(Network.NetworkDeleted): ("prefixes", "vrf"),
+        type_name(Network.IPAcquired): ("address", "project_id", "name", "type", "allocation_uuid"),
+        type_name(Network.IPReleased): ("address", "project_id", "allocation_uuid"),
+        type_name(Network.IPUpdated): ("address", "name", "description", "type", "tags"),
+    }
 
 
 def summary(event_type: str, facts: dict[str, Any]) -> str:
     """`key=value` for the facts that say what happened; empty and null ones left out."""
-    keys = SUMMARY_KEYS.get(event_type) or tuple(facts)
+    keys = summary_keys().get(event_type) or tuple(facts)
     parts = []
     for key in keys:
         value = facts.get(key)
