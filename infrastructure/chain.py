@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import Notification
 from sqlalchemy import Table, select
@@ -22,12 +24,19 @@ from infrastructure.tables import chain_table
 GENESIS = "0" * 64
 
 
+@lru_cache(maxsize=1 << 16)
+def uuid_text(value: UUID | str) -> str:
+    """An aggregate id's text, cached: a log names few aggregates many times, and formatting a
+    UUID cost more than hashing the event."""
+    return str(value)
+
+
 def link(previous: str, notification: Notification) -> str:
     """The running hash after one more stored event."""
     digest = hashlib.sha256(bytes.fromhex(previous))
     digest.update(
-        f"{notification.id}|{notification.originator_id}|{notification.originator_version}|"
-        f"{notification.topic}|".encode()
+        f"{notification.id}|{uuid_text(notification.originator_id)}|"
+        f"{notification.originator_version}|{notification.topic}|".encode()
     )
     digest.update(bytes(notification.state))
     return digest.hexdigest()

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from application.ports import HistoryPage, HistoryQuery
 from domain.network import Network
 from domain.versions import type_name
+from infrastructure import jsontext
+from infrastructure.chain import uuid_text
 from infrastructure.following import Item, Projector, insert_rows
 from infrastructure.projection import address_number
 from infrastructure.tables import HistoryTables, history_tables
@@ -138,7 +140,7 @@ def history_rows(
     for notification, event in items:
         if not isinstance(event, Network.Event):
             continue
-        aggregate_id = str(event.originator_id)
+        aggregate_id = uuid_text(event.originator_id)
         if isinstance(event, CREATIONS):
             names[aggregate_id] = event.network_id
         elif aggregate_id not in names:
@@ -159,7 +161,7 @@ def history_rows(
             "network_id": names[aggregate_id], "version": event.originator_version,
             "type": kind, "time_us": microseconds(event.timestamp),
             "address": getattr(event, "address", None) if kind in IP_EVENTS else None,
-            "record": json.dumps(record),
+            "record": jsontext.dumps(record),
         })
         for family, low, high in ranges_of(event):
             scopes.append({"position": notification.id, "family": family, "low": low, "high": high})

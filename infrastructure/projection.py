@@ -24,6 +24,8 @@ from domain.addressing import parse_address
 from domain.allocation import PrefixPool, carve
 from domain.network import MACHINE_TAG, Network
 from domain.network_values import UPDATABLE
+from infrastructure import jsontext
+from infrastructure.chain import uuid_text
 from infrastructure.following import UPSERT_DIALECTS, Item, insert_rows
 from infrastructure.tables import ReadModelTables, read_model_tables
 
@@ -75,8 +77,8 @@ def ip_sort_key(address: str) -> str:
 
 
 def encode_ip(document: dict[str, Any]) -> str:
-    return json.dumps({**document, "created": document["created"].isoformat(),
-                       "changed": document["changed"].isoformat()})
+    return jsontext.dumps({**document, "created": document["created"].isoformat(),
+                           "changed": document["changed"].isoformat()})
 
 
 def decode_ip(text: str) -> dict[str, Any]:
@@ -107,7 +109,7 @@ class Batch:
     absent: set[str] = field(default_factory=set)  # addresses read and found to have no row
 
     def network(self, aggregate_id: UUID) -> NetworkState | None:
-        key = str(aggregate_id)
+        key = uuid_text(aggregate_id)
         if key not in self.networks:
             row = None
             if self.session is not None:
@@ -145,7 +147,7 @@ class Batch:
             kind = type(event)
             if kind not in HANDLERS:
                 continue
-            key = str(event.originator_id)
+            key = uuid_text(event.originator_id)
             if key not in seen_networks:
                 seen_networks.add(key)
                 if kind not in CREATIONS:

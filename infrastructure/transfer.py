@@ -16,16 +16,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import Notification
 from sqlalchemy import func, insert, select, text, update
 
 from domain.network import Network
-from infrastructure.chain import GENESIS, link, read_log
+from infrastructure.chain import GENESIS, ChainProjection, link, read_log
 from infrastructure.following import Progress as FollowProgress
 from infrastructure.following import Projector, select_notifications
 from infrastructure.history import context_of, facts_of, rfc3339
 from infrastructure.store import Ipam
-from infrastructure.tables import positions
+from infrastructure.tables import chain_table, positions
 from infrastructure.topics import UnknownTopicError, class_of, topic_of
 
 FORMAT = 2
@@ -98,9 +99,9 @@ class ImportReport:
 
 def _notification(line: str, number: int, after: int) -> tuple[Notification, str]:
     """The stored event a line holds, and the hash the line claims after it."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
+    try:  # orjson: the fields read here are small integers and strings (the state is text)
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
         raise ImportRefusedError(f"line {number} is not JSON: {error}") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise ImportRefusedError(
@@ -142,6 +143,11 @@ def import_log(ipam: Ipam, lines: Iterable[str], *, total: int | None = None,
     table = app.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
     engine = app.factory.datastore.engine  # type: ignore[attr-defined]
     postgres = engine.dialect.name == "postgresql"
+    # the chain projection is filled here, from the hashes just checked (its slot is empty:
+    # so is the store), instead of hashing the whole log a second time
+    chain_projector = ipam.projectors[ChainProjection.name]
+    chain_slot = chain_projector.live_slot()
+    hashes_table = chain_table(chain_slot)
     statement = insert(table)
     chain, head, count = GENESIS, 0, 0
     with engine.begin() as conn:
@@ -152,6 +158,7 @@ def import_log(ipam: Ipam, lines: Iterable[str], *, total: int | None = None,
             raise ImportRefusedError(
                 f"the store holds {held} events already; import loads a log into an empty store")
         rows: list[dict[str, Any]] = []
+        hashes: list[dict[str, Any]] = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -165,23 +172,30 @@ def import_log(ipam: Ipam, lines: Iterable[str], *, total: int | None = None,
             rows.append({"id": notification.id, "originator_id": notification.originator_id,
                          "originator_version": notification.originator_version,
                          "topic": notification.topic, "state": notification.state})
+            hashes.append({"position": notification.id, "hash": chain})
             if len(rows) >= BATCH:
                 conn.execute(statement, rows)
-                rows = []
+                conn.execute(insert(hashes_table), hashes)
+                rows, hashes = [], []
                 if progress is not None:
                     progress("events", count, total)
         if rows:
             conn.execute(statement, rows)
+            conn.execute(insert(hashes_table), hashes)
+        conn.execute(update(positions).where(positions.c.name == chain_projector._key(chain_slot))
+                     .values(position=head))
         if postgres and count:  # new events are numbered after the imported ones
             conn.execute(text(
                 f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), :head)"), {"head": head})
     if progress is not None:
         progress("events", count, count)
+
     def report(position: int, target: int) -> None:
         if progress is not None:
             progress("projections", position, target)
 
-    rebuild_together(list(ipam.projectors.values()), progress=report)
+    rebuild_together([p for name, p in ipam.projectors.items() if name != ChainProjection.name],
+                     progress=report)
     return ImportReport(events=count, head=head, head_hash=chain)
 
 
