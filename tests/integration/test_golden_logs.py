@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -173,3 +174,22 @@ def test_a_second_import_into_the_same_store_is_refused(sqlite_url: str) -> None
         assert checkpoint(target)[0] == 82
     finally:
         target.close()
+
+
+def test_a_moved_module_keeps_its_events_readable(old_store: Ipam) -> None:
+    """0.1.0 kept `IdempotentRequest` in `domain/idempotency.py`; that module is gone (the class
+    lives in `domain/legacy.py`), and the events 0.1.0 stored under the old path still load,
+    replay and export, with the stored name left exactly as it was."""
+    import importlib.util
+
+    from domain.legacy import IdempotentRequest
+
+    assert importlib.util.find_spec("domain.idempotency") is None
+    stored = [n for n in old_store.app.recorder.select_notifications(start=1, limit=1000)
+              if n.topic.startswith("domain.idempotency:")]
+    assert [n.topic for n in stored] == ["domain.idempotency:IdempotentRequest.Recorded"]
+    record: IdempotentRequest = old_store.app.repository.get(UUID(str(stored[0].originator_id)))
+    assert isinstance(record, IdempotentRequest) and record.key == "golden-dual"
+    exported = [r for r in export(old_store) if r["position"] == stored[0].id]
+    assert exported[0]["topic"] == stored[0].topic
+    assert (exported[0]["aggregate_type"], exported[0]["type"]) == ("IdempotentRequest", "Recorded")
