@@ -36,10 +36,12 @@ from domain.token import ApiToken, TokenIndex
 
 log = logging.getLogger(__name__)
 
-AGGREGATES: tuple[type[Any], ...] = (Network, Namespace, VrfPool, ApiToken, TokenIndex, IdempotentRequest)
-
-# 0.1.0 stored `module:QualName` topics; its qualnames are today's stable names
-LEGACY_MODULES = ("domain.network", "domain.namespace", "domain.token", "domain.idempotency")
+# every aggregate, with the module 0.1.0 named it by (it stored `module:QualName` topics, and
+# its qualnames are today's stable names)
+AGGREGATES: dict[type[Any], str] = {
+    Network: "domain.network", Namespace: "domain.namespace", VrfPool: "domain.namespace",
+    ApiToken: "domain.token", TokenIndex: "domain.token", IdempotentRequest: "domain.idempotency",
+}
 
 
 class UnknownTopicError(LookupError):
@@ -95,7 +97,7 @@ class Snapshot(LibrarySnapshot):
 def _catalogue() -> dict[str, type[Any]]:
     """Every name a stored thing may carry: the stable names, and 0.1.0's module paths."""
     known: dict[str, type[Any]] = {Snapshot.TOPIC: Snapshot, "eventsourcing.domain:Snapshot": Snapshot}
-    for aggregate in AGGREGATES:
+    for aggregate, module in AGGREGATES.items():
         # the library re-creates nested event classes as subclasses of the aggregate's `Event`
         # (the `TOPIC` is then inherited); the base `Event` itself is never stored
         for cls in (aggregate, *(value for name, value in vars(aggregate).items()
@@ -103,8 +105,7 @@ def _catalogue() -> dict[str, type[Any]]:
                                  and getattr(value, "TOPIC", None))):
             name: str = cls.TOPIC  # type: ignore[attr-defined]
             known[name] = cls
-            for module in LEGACY_MODULES:
-                known[f"{module}:{name}"] = cls
+            known[f"{module}:{name}"] = cls
     return known
 
 
