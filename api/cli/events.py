@@ -32,6 +32,7 @@ def events_export(
 
     Example: ipam events export --since 1200 > events.jsonl
     """
+    from infrastructure.topics import UnknownTopicError
     from infrastructure.transfer import export
 
     ipam = _open(database_url)
@@ -40,6 +41,9 @@ def events_export(
         for record in export(ipam, since=since, until=until):
             out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
         out.flush()
+    except UnknownTopicError as error:  # a log written by a newer release
+        err.print(f"export stopped: {error}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     finally:
         ipam.close()
 

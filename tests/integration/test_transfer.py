@@ -152,3 +152,25 @@ def test_export_piped_into_import_moves_sqlite_to_postgresql(
                            capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert f"head {expected[0]}:{expected[1]}" in moved.stdout
+
+
+def test_export_of_a_log_from_a_newer_release_stops_with_the_reason(sqlite_url: str) -> None:
+    from sqlalchemy import update
+
+    from application.context import RequestContext
+
+    ipam = open_ipam(sqlite_url)
+    try:
+        ipam.app.create_network(context=RequestContext.new(actor="t"), network_id="n",
+                                prefixes=["10.0.0.0/24"])
+        table = ipam.app.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        with ipam.projection.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.topic == "Network.PrefixAdded")
+                         .values(topic="Network.FromTheFuture"))
+    finally:
+        ipam.close()
+
+    result = ipam_cli("events", "export", database_url=sqlite_url)
+
+    assert result.exit_code == 1
+    assert "export stopped: no class answers to the stored name 'Network.FromTheFuture'" in result.stderr
