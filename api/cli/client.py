@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from api.cli.output import visible
+
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 REFUSED, USAGE, UNREACHABLE = 1, 2, 3
 CONNECTION = "Connection"
@@ -34,7 +36,7 @@ Timeout = Annotated[float, typer.Option(
 Reason = Annotated[str | None, typer.Option(
     "--reason", help="why: recorded with the change in the audit history (X-Change-Reason)")]
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class ApiError(Exception):
@@ -119,12 +121,12 @@ def connect(url: str, token: str | None, reason: str | None = None,
     try:
         yield api
     except ApiError as error:
-        err.print(f"[red]Error:[/red] {escape(error.message)} [dim](HTTP {error.status})[/dim]")
+        err.print(f"[red]Error:[/red] {escape(visible(error.message))} [dim](HTTP {error.status})[/dim]")
         if error.status == 401:
             err.print("give a token with --token or IPAM_TOKEN (`ipam token create` makes one)")
         raise typer.Exit(REFUSED) from None
     except Unreachable as error:
-        err.print(f"[red]Error:[/red] {escape(str(error))}")
+        err.print(f"[red]Error:[/red] {escape(visible(str(error)))}")
         raise typer.Exit(UNREACHABLE) from None
     finally:
         api.close()

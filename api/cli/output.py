@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
@@ -45,11 +46,26 @@ DOT, FULL = "●", "!"
 
 
 def console() -> Console:
-    """Standard output; as wide as a table needs when it is not a terminal, so pipes get whole rows."""
-    out = Console(highlight=False, soft_wrap=False)
+    """Standard output; as wide as a table needs when it is not a terminal, so pipes get whole rows.
+    No emoji codes: `2001:db8:abcd:1234::1` holds `:1234:`, and values are data."""
+    out = Console(highlight=False, soft_wrap=False, emoji=False)
     if not out.is_terminal:
-        out = Console(highlight=False, soft_wrap=False, width=100_000)
+        out = Console(highlight=False, soft_wrap=False, emoji=False, width=100_000)
     return out
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """Control characters shown escaped (`\\x1b`, `\\r`, `\\n`): a value someone chose must not
+    move the cursor, clear the screen or start a fake table line in an admin's terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def data(text: str) -> str:
+    """A value as a table cell shows it: control characters escaped, never read as markup."""
+    return escape(visible(text))
 
 
 def print_table(table: Table) -> None:
@@ -96,7 +112,7 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return escape(str(value))
+    return data(str(value))
 
 
 # networks -----------------------------------------------------------------------------------------
@@ -178,18 +194,18 @@ def network_table(networks: Iterable[dict[str, Any]], wide: bool) -> Table:
         prefixes = n.get("prefixes") or []
         if wide:
             usage = full_usage(n)
-            labels = "\n".join(f"{k}={v}" for k, v in sorted((n.get("labels") or {}).items()))
+            labels = "\n".join(visible(f"{k}={v}") for k, v in sorted((n.get("labels") or {}).items()))
             lines = max(1, len(prefixes), usage.count("\n") + 1, labels.count("\n") + 1)
             ident = glyph + _text(n.get("id")) + f"\n{continuation}" * (lines - 1)
             table.add_row(ident, _text(n.get("description")), _text(n.get("name")),
                           _text(n.get("projectid")), _text(n.get("partitionid")),
                           _text(n.get("nat")), _text(n.get("shared")),
-                          escape("\n".join(prefixes)), escape(usage),
+                          escape("\n".join(map(visible, prefixes))), escape(usage),
                           _text(n.get("privatesuper")), escape(labels))
         else:
             table.add_row(glyph + _text(n.get("id")), _text(n.get("name")),
                           _text(n.get("projectid")), _text(n.get("partitionid")),
-                          _text(n.get("nat")), _text(n.get("shared")), escape(",".join(prefixes)),
+                          _text(n.get("nat")), _text(n.get("shared")), data(",".join(prefixes)),
                           prefix_warning(n), ip_usage(n))
     return table
 
@@ -224,7 +240,7 @@ def ip_table(ips: Iterable[dict[str, Any]], wide: bool) -> Table:
     else:
         table = new_table(["IP", "Description", "Name", "Network", "Project", "Type", "Tags"])
     for ip in sorted(ips, key=_address_key):
-        tags = "\n".join(ip.get("tags") or [])
+        tags = "\n".join(visible(tag) for tag in ip.get("tags") or [])
         if wide:
             table.add_row(_text(ip.get("ipaddress")), _text(ip.get("allocationuuid")),
                           _text(ip.get("description")), _text(ip.get("name")),
@@ -303,13 +319,13 @@ def history_table(events: Iterable[dict[str, Any]], wide: bool, network_column: 
             table.add_row(_text(event.get("position")), _text(time), _text(event.get("network")),
                           _text(event.get("version")), _text(event.get("type")),
                           _text(event.get("actor")), _text(event.get("request_id")),
-                          _text(event.get("reason")), escape(facts))
+                          _text(event.get("reason")), data(facts))
         else:
             cells = [_text(event.get("position")), _text(time)]
             if network_column:
                 cells.append(_text(event.get("network")))
             cells += [_text(event.get("type")), _text(event.get("actor")),
-                      escape(summary(str(event.get("type")), event.get("facts") or {})),
+                      data(summary(str(event.get("type")), event.get("facts") or {})),
                       _text(event.get("reason"))]
             table.add_row(*cells)
     return table

@@ -256,3 +256,32 @@ def test_create_ipv4_network_or_broadcast_address_is_conflict(cli: Cli, last: st
                         "--ipaddress", base(v4) + last)
     assert message == "Error: Conflict ip already allocated (HTTP 409)"
     assert addresses(cli, "--network", network_id) == set()
+
+
+# values are data (issue 12) -----------------------------------------------------------------------
+
+def test_tables_show_addresses_names_and_tags_as_they_are_never_as_emoji_markup_or_escapes(
+    cli: Cli,
+) -> None:
+    """`:1234:`, `:a:` and `:id:` are Rich emoji codes; `[red]` is Rich markup; a tenant's
+    control characters must not reach an admin's terminal raw."""
+    network_id = unique("net")
+    n = next(_blocks)
+    cli.ok("network", "create", "--id", network_id, "--prefixes", f"2001:db{n:x}::/32",
+           "--project", "p")
+    wanted = [f"2001:db{n:x}:abcd:1234::1", f"2001:db{n:x}:a:b::1", f"2001:db{n:x}:cd:1d::1"]
+    for address in wanted:
+        acquire(cli, network_id, "--ipaddress", address, "--name", "[red]alarm[/red] :id:")
+    acquire(cli, network_id, "--ipaddress", f"2001:db{n:x}::ff", "--name", "evil\x1b[2J",
+            "--description", "a\r\n10.0.0.9  fake  row", "--tags", "k=\x07bell")
+
+    for args in ((), ("-o", "wide")):
+        out = cli.ok("network", "ip", "list", "--network", network_id, *args).stdout
+        for address in wanted:
+            assert address in out, out
+        assert "🔢" not in out and "🆔" not in out
+        assert "[red]alarm[/red] :id:" in out
+        assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+        assert "evil\\x1b[2J" in out and "k=\\x07bell" in out
+        rows = [line for line in out.splitlines() if "fake" in line]
+        assert len(rows) == 1 and "a\\r\\n10.0.0.9" in rows[0]  # one row, no fake line
