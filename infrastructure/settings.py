@@ -1,6 +1,8 @@
 """One setting chooses the store: `IPAM_DATABASE_URL`.
 
-- unset: a SQLite file `ipam.db` under `IPAM_DATA_DIR` (default `./data`), created on first start;
+- unset: the SQLite file `ipam.db` in the user's data directory, the same for every command
+  wherever it runs: `$IPAM_DATA_DIR`, else `$XDG_DATA_HOME/ipam`, else `~/.local/share/ipam`;
+  created on first start;
 - `sqlite:///path/to/file.db`: that SQLite file;
 - `postgresql://user@host:port/db` (or `postgresql+psycopg://...`): PostgreSQL through psycopg 3.
 
@@ -29,13 +31,33 @@ class Settings:
     def from_env(cls, database_url: str | None = None) -> Settings:
         url = database_url or os.environ.get("IPAM_DATABASE_URL") or ""
         if not url:
-            data_dir = Path(os.environ.get("IPAM_DATA_DIR", "data"))
-            data_dir.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{(data_dir / 'ipam.db').resolve()}"
+            default_store().parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{default_store()}"
         ttl = os.environ.get("IPAM_IDEMPOTENCY_TTL", "").strip()
         if ttl and not (ttl.isdigit() and int(ttl) > 0):
             raise ValueError(f"IPAM_IDEMPOTENCY_TTL must be a positive number of seconds, not {ttl!r}")
         return cls(database_url=sqlalchemy_url(url), idempotency_ttl=int(ttl) if ttl else 86_400)
+
+
+def default_store() -> Path:
+    """Where the default SQLite store lives (XDG base directories: a relative XDG_DATA_HOME is
+    ignored, as the specification says)."""
+    chosen = os.environ.get("IPAM_DATA_DIR", "")
+    if chosen:
+        return (Path(chosen).expanduser() / "ipam.db").resolve()
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "ipam" / "ipam.db"
+
+
+def shown_url(url: str) -> str:
+    """A store's URL as it may be printed (no password)."""
+    from sqlalchemy import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: show nothing of it
+        return "(unreadable database URL)"
 
 
 def sqlalchemy_url(url: str) -> str:

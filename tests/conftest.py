@@ -9,6 +9,7 @@ where they fail.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,6 +33,13 @@ def _psycopg(url: str) -> str:
 def _with_database(url: str, database: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + database
 
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test touches the user's own default store (`~/.local/share/ipam`): every process of
+    the run, and every server or command it starts, has a data directory of its own."""
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="ipam-tests-xdg-")
+    os.environ.pop("IPAM_DATA_DIR", None)
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:

@@ -22,6 +22,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from infrastructure.settings import default_store
+
 projections_app = typer.Typer(help="Follow, rebuild and inspect the projections.", no_args_is_help=True)
 audit_app = typer.Typer(help="Prove the log intact and the read models true to it.", no_args_is_help=True)
 
@@ -29,7 +31,7 @@ err = Console(stderr=True)
 DatabaseUrl = Annotated[
     str | None,
     typer.Option("--database-url", envvar="IPAM_DATABASE_URL",
-                 help="the store (default: SQLite file under ./data)"),
+                 help=f"the store (default: the SQLite file {default_store()})"),
 ]
 
 
@@ -77,6 +79,10 @@ def serve(
         if key:
             os.environ[name] = key
     os.environ["IPAM_FOLLOW"] = "1" if follow else "0"
+    from infrastructure.settings import Settings, shown_url
+
+    err.print(f"ipam: store {shown_url(Settings.from_env().database_url)}", markup=False,
+              soft_wrap=True, highlight=False)
     # no `server` header: what software answers is nobody's business
     if workers > 1:
         uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level=log_level,
@@ -198,6 +204,12 @@ def audit_verify(
                 print(f"CHECKPOINT FAILED: {result.message}")
                 print(f"  expected {result.expected}\n  computed {result.actual}")
         started = time.perf_counter()
+        if not ipam.app.recorder.max_notification_id():
+            from infrastructure.settings import shown_url
+
+            print(f"the store {shown_url(ipam.settings.database_url)} holds no events: nothing "
+                  "to verify (is it the store you meant? --database-url, IPAM_DATABASE_URL)")
+            raise typer.Exit(1)
         report = verify(ipam)
         seconds = time.perf_counter() - started
         print(f"events {report.events}, aggregates {report.aggregates}, networks {report.networks}, "

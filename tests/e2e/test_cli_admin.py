@@ -84,7 +84,7 @@ def test_help_describes_each_command(command: list[str], mentions: list[str], tm
     lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
     assert lines[0].startswith(" ".join(["Usage: ipam", *command]) + " [OPTIONS]"), lines[0]
     assert all(word in result.stdout for word in mentions), result.stdout
-    assert not (tmp_path / "data").exists()  # help opens no store
+    assert not (Path(os.environ["XDG_DATA_HOME"]) / "ipam" / "ipam.db").exists()  # help opens no store
 
 
 def test_projections_status_and_run_once_show_and_close_the_lag(db_url: str, tmp_path: Path) -> None:
@@ -177,3 +177,56 @@ def test_audit_checkpoint_verify_and_export_agree_through_console_script(
     assert [json.loads(line) for line in since.stdout.splitlines()] == lines[-1:]
     malformed = ipam(db_url, tmp_path, "audit", "verify", "--checkpoint", "latest")
     assert malformed.returncode == 2 and "--checkpoint must be POSITION:HASH" in malformed.stderr
+
+
+
+# one default store, wherever a command runs (issue 12) --------------------------------------------
+
+def local(cwd: Path, xdg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A local command as a user runs it: no database URL, a data directory of its own."""
+    env = {k: v for k, v in os.environ.items() if k not in ("IPAM_DATABASE_URL", "IPAM_DATA_DIR")}
+    env.update(COLUMNS="200", XDG_DATA_HOME=str(xdg))
+    return subprocess.run([str(IPAM), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_every_local_command_uses_one_default_store_wherever_it_runs(tmp_path: Path) -> None:
+    xdg, here, there = tmp_path / "xdg", tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+
+    created = local(here, xdg, "token", "create", "--subject", "alice", "--role", "viewer")
+    assert created.returncode == 0, created.stderr
+    listed = local(there, xdg, "token", "list")
+    verified = local(there, xdg, "audit", "verify")
+
+    assert "alice" in listed.stdout, listed.stdout
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert (xdg / "ipam" / "ipam.db").exists()
+    assert not any(p.name == "data" for p in (*here.iterdir(), *there.iterdir()))
+    help_text = local(there, xdg, "audit", "verify", "--help").stdout
+    assert f"(default: the SQLite file {xdg / 'ipam' / 'ipam.db'})" in help_text, help_text
+
+
+def test_audit_verify_on_an_empty_store_says_so(tmp_path: Path) -> None:
+    result = local(tmp_path, tmp_path / "xdg", "audit", "verify")
+
+    assert result.returncode == 1
+    assert "holds no events: nothing to verify" in result.stdout
+    assert str(tmp_path / "xdg" / "ipam" / "ipam.db") in result.stdout
+
+
+def test_serve_prints_the_store_it_serves(tmp_path: Path) -> None:
+    from tests.live import free_port
+
+    env = {k: v for k, v in os.environ.items() if k not in ("IPAM_DATABASE_URL", "IPAM_DATA_DIR")}
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    process = subprocess.Popen([str(IPAM), "serve", "--port", str(free_port())], cwd=tmp_path,
+                               env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert first.strip() == f"ipam: store sqlite:///{tmp_path / 'xdg' / 'ipam' / 'ipam.db'}"
