@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from api.cli import admin, events, history, ips, networks, tokens
@@ -20,6 +22,24 @@ app = typer.Typer(
          "(default http://127.0.0.1:8080), --token / IPAM_TOKEN. Local commands (serve, "
          "projections, audit, events, token) open the store: --database-url / IPAM_DATABASE_URL.",
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"ipam {version('dualstack-ipam')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Event-sourced dual-stack IPAM, speaking metal-api v1."""
+
+
 networks.app.add_typer(ips.app, name="ip")
 app.add_typer(networks.app, name="network", rich_help_panel="Client (HTTP API)")
 app.add_typer(history.app, name="history", rich_help_panel="Client (HTTP API)")

@@ -230,3 +230,12 @@ def test_serve_prints_the_store_it_serves(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=30)
     assert first.strip() == f"ipam: store sqlite:///{tmp_path / 'xdg' / 'ipam' / 'ipam.db'}"
+
+
+def test_version_names_the_release(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = ipam(None, tmp_path, "--version")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"ipam {version('dualstack-ipam')}\n"
