@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version as package_version
 
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import auth, errors, hardening, history, ips, logs, networks
+from api import auth, docs, errors, hardening, history, ips, logs, networks
 from api.deps import request_id_from
 from api.hmac_auth import HmacKeys
 from api.schemas import HealthResponse, HTTPErrorResponse
@@ -85,8 +86,10 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     app = FastAPI(
         title="dual-stack IPAM",
         description="Event-sourced IPAM for dual-stack networks, speaking metal-api v1.",
-        version="0.1.0",
+        version=package_version("dualstack-ipam"),
         lifespan=lifespan,
+        docs_url=None,  # served below, from the package (these deployments are often offline)
+        redoc_url=None,  # ReDoc exists only on a CDN
         # no redirects: one would point at the request's Host header (hardening.py answers a
         # path with a trailing slash as the path without it)
         redirect_slashes=False,
@@ -95,6 +98,7 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         app.state.ipam = ipam
     errors.install(app)
     auth.document(app)
+    docs.install(app)
 
     app.add_middleware(auth.AuthMiddleware, fastapi=app, hmac_keys=HmacKeys.from_environment())
     app.add_middleware(RequestIdMiddleware)

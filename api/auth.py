@@ -21,7 +21,8 @@ from api.hmac_auth import HmacKeys
 from application.access import Principal
 from domain.errors import UnauthenticatedError
 
-PUBLIC = frozenset({"/v1/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC = frozenset({"/v1/health", "/docs", "/openapi.json"})
+PUBLIC_PREFIXES = ("/docs/assets/",)  # Swagger UI's scripts and styles
 CHALLENGE = 'Bearer realm="ipam"'
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
@@ -58,7 +59,8 @@ class AuthMiddleware:
         self.hmac_keys = hmac_keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or scope["path"] in PUBLIC or scope["method"] == "OPTIONS" \
+                or scope["path"].startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         given = credentials(scope)
