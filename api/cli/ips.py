@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress as ipaddress_module
 from typing import Annotated, Any
 
 import typer
@@ -62,16 +63,33 @@ def create(
         show_ips(api.post(path, body), output)
 
 
+def _cidr(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress_module.ip_network(value.strip(), strict=True))
+    except ValueError as error:
+        raise typer.BadParameter(f"{value!r} is not a prefix in CIDR notation ({error})") from None
+
+
+def _ip_type(value: str | None) -> str | None:
+    if value is not None and value not in ("ephemeral", "static"):
+        raise typer.BadParameter(f"{value!r} is not an IP type: ephemeral or static")
+    return value
+
+
 @app.command("list")
 def list_ips(
     ipaddress: Annotated[str | None, typer.Option(help="this address", rich_help_panel=FILTERS)] = None,
     network: Annotated[str | None, typer.Option(help="network id", rich_help_panel=FILTERS,
                                                 autocompletion=completion.network_ids)] = None,
     project: Annotated[str | None, typer.Option(help="project id", rich_help_panel=FILTERS)] = None,
-    prefix: Annotated[str | None, typer.Option(help="inside this prefix", rich_help_panel=FILTERS)] = None,
+    prefix: Annotated[str | None, typer.Option(help="inside this prefix (a CIDR)", rich_help_panel=FILTERS,
+                                               callback=_cidr)] = None,
     name: Annotated[str | None, typer.Option(help="name", rich_help_panel=FILTERS)] = None,
     ip_type: Annotated[str | None, typer.Option("--type", help="ephemeral or static", rich_help_panel=FILTERS,
-                                                autocompletion=completion.ip_types)] = None,
+                                                autocompletion=completion.ip_types,
+                                                callback=_ip_type)] = None,
     tags: Annotated[list[str] | None, typer.Option(help="has all these tags", rich_help_panel=FILTERS)] = None,
     machineid: Annotated[str | None, typer.Option(help="machine id", rich_help_panel=FILTERS)] = None,
     allocationuuid: Annotated[str | None, typer.Option(help="allocation UUID", rich_help_panel=FILTERS)] = None,
@@ -86,12 +104,16 @@ def list_ips(
 
     Example: ipam network ip list --network 2d2c0350-3f66-4597-ae97-ef6797232212 --addressfamily IPv6
     """
-    filters = dict(ipaddress=ipaddress, networkid=network, projectid=project, networkprefix=prefix,
-                   name=name, type=ip_type, tags=split(tags) or None, machineid=machineid,
+    filters = dict(ipaddress=ipaddress, networkid=network, projectid=project, name=name,
+                   type=ip_type, tags=split(tags) or None, machineid=machineid,
                    allocationuuid=allocationuuid, addressfamily=addressfamily)
     filters = {k: v for k, v in filters.items() if v is not None}
     with connect(api_url, token, None, timeout) as api:
         found = api.post("/v1/ip/find", filters) if filters else api.get("/v1/ip")
+    if prefix is not None:  # metal-api's `networkprefix` is the prefix an IP came from: exact
+        inside = ipaddress_module.ip_network(prefix)
+        found = [ip for ip in found
+                 if ipaddress_module.ip_address(ip["ipaddress"]) in inside]
     show_ips(found, output)
 
 

@@ -3,6 +3,7 @@ every filter, describe now and at a past time, update, release, and the refusals
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -109,7 +110,8 @@ def _populated(cli: Cli) -> dict[str, str]:
     network_id, v4, v6 = network(cli, dual_stack=True)
     ctx = dict(network=network_id, v6prefix=v6, tag=unique("role"), name=unique("alpha"),
                machine=unique("m"), project=unique("p"), a=base(v4) + "1", b=base(v4) + "2",
-               c=base(v6) + "1")
+               c=base(v6) + "1",
+               v4wide=str(ipaddress.ip_network(v4).supernet(new_prefix=16)))
     acquire(cli, network_id, "--name", ctx["name"], "--type", "static",
             "--tags", f"{ctx['tag']}=db", "--machineid", ctx["machine"])
     acquire(cli, network_id, "--name", "beta", "--tags", f"{ctx['tag']}=web",
@@ -128,6 +130,8 @@ FILTERS: dict[str, tuple[Callable[[dict[str, str]], list[str]], str]] = {
     "all-tags": (lambda c: ["--tags", f"{c['tag']}=db", "--tags", f"{c['tag']}=web"], ""),
     "name": (lambda c: ["--name", c["name"]], "a"),
     "prefix": (lambda c: ["--prefix", c["v6prefix"]], "c"),
+    "prefix-inside": (lambda c: ["--prefix", c["a"][:-1] + "0/31"], "a"),  # a smaller one: .0 and .1
+    "prefix-around": (lambda c: ["--prefix", c["v4wide"]], "ab"),  # a larger one around the /24
     "ipaddress": (lambda c: ["--ipaddress", c["b"]], "b"),
     "machineid": (lambda c: ["--machineid", c["machine"]], "a"),
 }
@@ -138,6 +142,17 @@ def test_list_filter_selects_exactly_matching_ips(cli: Cli, which: str) -> None:
     ctx = _populated(cli)
     args, expected = FILTERS[which]
     assert addresses(cli, *args(ctx)) == {ctx[key] for key in expected}
+
+
+@pytest.mark.parametrize(("args", "complaint"), [
+    (["--type", "Bogus"], "'Bogus' is not an IP type: ephemeral or static"),
+    (["--prefix", "10.0.0.0/33"], "'10.0.0.0/33' is not a prefix in CIDR notation"),
+    (["--prefix", "10.0.0.1/24"], "'10.0.0.1/24' is not a prefix in CIDR notation"),
+    (["--prefix", "nonsense"], "'nonsense' is not a prefix in CIDR notation"),
+])
+def test_list_refuses_filters_that_can_match_nothing(cli: Cli, args: list[str], complaint: str) -> None:
+    message = cli.fails(2, "network", "ip", "list", *args)
+    assert complaint in message, message
 
 
 def test_list_table_sorts_numerically_ipv4_before_ipv6(cli: Cli) -> None:
