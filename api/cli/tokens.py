@@ -6,7 +6,6 @@ Issuing and revoking are recorded as events, with the operating-system user as t
 from __future__ import annotations
 
 import getpass
-import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ from typing import Annotated
 import typer
 
 from api.cli.admin import DatabaseUrl, _open, err
-from api.cli.output import new_table, print_table
+from api.cli.output import Format, Output, data, emit, new_table, print_table
 from application.context import RequestContext
 from application.tokens import TokenInfo
 from domain.errors import IpamError
@@ -64,10 +63,16 @@ def _document(info: TokenInfo, now: datetime) -> dict[str, object]:
             "state": info.state(now)}
 
 
+def _role(value: str) -> str:
+    if value not in ("viewer", "editor", "admin"):
+        raise typer.BadParameter(f"{value!r} is not a role (viewer, editor, admin)")
+    return value
+
+
 @app.command()
 def create(
     subject: Annotated[str, typer.Option(help="who uses the token: recorded as the actor of their changes")],
-    role: Annotated[str, typer.Option(help="viewer, editor or admin")],
+    role: Annotated[str, typer.Option(help="viewer, editor or admin", callback=_role)],
     project: Annotated[list[str] | None, typer.Option(
         "--project", help="bind the token to this project (repeatable; none: every project)")] = None,
     expires: Annotated[str | None, typer.Option(help="lifetime, e.g. 90d, 12h, 1w2d (default: none)")] = None,
@@ -99,7 +104,8 @@ def create(
 
 @app.command("list")
 def list_tokens(
-    json_output: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+    output: Output = Format.table,
+    json_output: Annotated[bool, typer.Option("--json", help="the same as -o json")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """List every token ever issued: id, subject, role, projects, state (never the secret).
@@ -113,12 +119,15 @@ def list_tokens(
         ipam.close()
     now = datetime.now(UTC)
     if json_output:
-        print(json.dumps([_document(i, now) for i in infos], indent=2))
+        output = Format.json
+    if output in (Format.json, Format.yaml):
+        emit([_document(i, now) for i in infos], output)
         return
     table = new_table(["ID", "SUBJECT", "ROLE", "PROJECTS", "ISSUED", "BY", "EXPIRES", "STATE"])
     for info in infos:
-        table.add_row(info.token_id, info.subject, info.role, ",".join(info.projects) or "*",
-                      _when(info.issued_at), info.issued_by, _when(info.expires_at), info.state(now))
+        table.add_row(data(info.token_id), data(info.subject), info.role,
+                      data(",".join(info.projects) or "*"), _when(info.issued_at),
+                      data(info.issued_by), _when(info.expires_at), info.state(now))
     print_table(table)
 
 

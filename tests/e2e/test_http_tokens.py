@@ -243,6 +243,7 @@ def test_token_list_shows_tokens_without_secret(db_url: str, tmp_path: Path) -> 
     revoked = ipam_cli(db_url, tmp_path, "token", "revoke", token_id(db_url, "ops"))
     assert revoked.returncode == 0, revoked.stderr
     result = ipam_cli(db_url, tmp_path, "token", "list", "--json")
+    assert result.stdout == ipam_cli(db_url, tmp_path, "token", "list", "-o", "json").stdout
     assert result.returncode == 0, result.stderr
     tokens = json.loads(result.stdout)
     assert [(t["subject"], t["role"], t["projects"], t["state"], t["issued_by"]) for t in tokens] == [
@@ -302,9 +303,10 @@ def test_token_create_refuses_bad_duration_with_exit_2(
     assert stored(sqlite_url) == []
 
 
-def test_token_create_refuses_unknown_role_with_exit_1(db_url: str, tmp_path: Path) -> None:
+def test_token_create_refuses_unknown_role_as_a_usage_error(db_url: str, tmp_path: Path) -> None:
+    """A bad option value is a usage error (exit 2), like every other one (issue 12)."""
     result = ipam_cli(db_url, tmp_path, "token", "create", "--subject", "ci", "--role", "root")
-    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.returncode == 2, (result.stdout, result.stderr)
     assert "viewer, editor, admin" in result.stderr
     assert result.stdout == ""
     assert stored(db_url) == []
