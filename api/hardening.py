@@ -156,6 +156,22 @@ class TrailingSlashMiddleware:
         await self.app(scope, receive, send)
 
 
+class JsonByDefaultMiddleware:
+    """A request body without a `Content-Type` is read as JSON, as metal-api reads it (curl
+    without `-H 'Content-Type: application/json'`, or a client that never sets it). A body
+    declared as something else stays as declared (and is refused as not JSON)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "DELETE", "PATCH"):
+            headers = scope.get("headers") or []
+            if not any(name == b"content-type" for name, _ in headers):
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
 def max_body_bytes() -> int:
     """`IPAM_MAX_BODY_BYTES`, else 1 MiB; raises ValueError when it is not a positive integer."""
     raw = os.environ.get("IPAM_MAX_BODY_BYTES", "").strip()
@@ -172,9 +188,10 @@ def cors_origins() -> list[str]:
 
 
 def install(app: FastAPI) -> None:
-    """Add the trailing slash rewrite, the body limit, CORS when configured, and the security
+    """Add the trailing slash rewrite, JSON as the default body type, the body limit, CORS when configured, and the security
     headers (outermost, so the 413 and CORS preflight answers carry them too)."""
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(JsonByDefaultMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes())
     origins = cors_origins()
     if origins:

@@ -237,3 +237,13 @@ def test_other_origin_is_refused_when_origins_are_configured(
     assert "Origin" in preflight.headers["vary"]  # caches keep answers per origin apart
     answer = client.get("/v1/network", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in answer.headers
+
+
+def test_a_json_body_without_content_type_is_read_as_json(client: Any) -> None:
+    """As metal-api reads it (curl without -H 'Content-Type: application/json')."""
+    created = client.put("/v1/network", content=b'{"id": "plain", "prefixes": ["10.9.0.0/24"]}')
+    assert created.status_code == 201, created.text
+    assert created.json()["prefixes"] == ["10.9.0.0/24"]
+    declared = client.put("/v1/network", content=b'{"id": "other", "prefixes": ["10.8.0.0/24"]}',
+                          headers={"Content-Type": "text/plain"})
+    assert declared.status_code == 400, declared.text  # declared as something else: not read
