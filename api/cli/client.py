@@ -127,6 +127,8 @@ def connect(url: str, token: str | None, reason: str | None = None,
         raise typer.Exit(REFUSED) from None
     except Unreachable as error:
         err.print(f"[red]Error:[/red] {escape(visible(str(error)))}")
+        err.print("is the server running? start it with `ipam serve`, or point --api-url / "
+                  "IPAM_API_URL at the one you mean", markup=False)
         raise typer.Exit(UNREACHABLE) from None
     finally:
         api.close()

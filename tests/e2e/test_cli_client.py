@@ -109,6 +109,7 @@ def test_an_unreachable_server_exits_3_with_its_address() -> None:
         assert result.exit_code == 3, args
         assert result.stdout == ""
         assert f"cannot reach the IPAM server at {url}" in result.stderr
+        assert "is the server running? start it with `ipam serve`" in " ".join(result.stderr.split())
 
 
 def test_an_api_url_that_is_not_http_is_a_usage_error() -> None:
