@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -168,6 +168,25 @@ def history_rows(
     return rows, scopes
 
 
+def alive_networks(
+    lifecycle: Iterable[tuple[str, str, str]], version_of: Callable[[str], int | None],
+) -> list[tuple[str, str, int]]:
+    """(network id, aggregate id, version) of the networks alive after these lifecycle events
+    ((aggregate id, network id, type), oldest first), sorted by network id."""
+    alive: dict[str, str] = {}
+    for aggregate_id, network_id, kind in lifecycle:
+        if kind == DELETED:
+            alive.pop(aggregate_id, None)
+        else:
+            alive[aggregate_id] = network_id
+    result = []
+    for aggregate_id, network_id in sorted(alive.items(), key=lambda item: item[1]):
+        version = version_of(aggregate_id)
+        assert version is not None
+        result.append((network_id, aggregate_id, version))
+    return result
+
+
 class SqlHistory:
     """Queries on the history projection (the application's `History` port)."""
 
@@ -249,18 +268,8 @@ class SqlHistory:
                 .where(events.c.type.in_(LIFECYCLE), events.c.time_us <= microseconds(moment))
                 .order_by(events.c.position)
             ).all()
-        alive: dict[str, str] = {}
-        for row in lifecycle:
-            if row.type == DELETED:
-                alive.pop(row.aggregate_id, None)
-            else:
-                alive[row.aggregate_id] = row.network_id
-        result = []
-        for aggregate_id, network_id in sorted(alive.items(), key=lambda item: item[1]):
-            version = self.version_at(aggregate_id, moment)
-            assert version is not None
-            result.append((network_id, aggregate_id, version))
-        return result
+        return alive_networks(((r.aggregate_id, r.network_id, r.type) for r in lifecycle),
+                              lambda aggregate_id: self.version_at(aggregate_id, moment))
 
     def ip_events_until(self, address: str, moment: datetime) -> list[dict[str, Any]]:
         """The address's acquisitions, updates and releases up to `moment`, oldest first."""

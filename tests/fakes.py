@@ -28,17 +28,13 @@ from application.ports import (
 )
 from application.service import IpamApplication
 from application.views import network_document
-from domain.network import MACHINE_TAG, Network
-from domain.versions import type_name
-from infrastructure.history import history_rows, microseconds, range_of
+from domain.network import MACHINE_TAG
+from infrastructure.history import LIFECYCLE, alive_networks, history_rows, microseconds, range_of
 from infrastructure.projection import HANDLERS, Batch, ip_sort_key
 from infrastructure.readmodel import matches_document
 from infrastructure.tables import read_model_tables
 from infrastructure.topics import StableMapper
 from infrastructure.transcodings import TRANSCODINGS
-
-LIFECYCLE = {type_name(c) for c in (Network.NetworkCreated, Network.NetworkRecreated)}
-DELETED = type_name(Network.NetworkDeleted)
 
 
 class MemoryIdempotency:
@@ -214,20 +210,9 @@ class MemoryHistory:
         return max(versions) if versions else None
 
     def networks_at(self, moment: datetime) -> list[tuple[str, str, int]]:
-        alive: dict[str, str] = {}
-        for row in self.rows:
-            if row["time_us"] > microseconds(moment):
-                continue
-            if row["type"] == DELETED:
-                alive.pop(row["aggregate_id"], None)
-            elif row["type"] in LIFECYCLE:
-                alive[row["aggregate_id"]] = row["network_id"]
-        result = []
-        for aggregate_id, network_id in sorted(alive.items(), key=lambda item: item[1]):
-            version = self.version_at(aggregate_id, moment)
-            assert version is not None
-            result.append((network_id, aggregate_id, version))
-        return result
+        lifecycle = ((r["aggregate_id"], r["network_id"], r["type"]) for r in self.rows
+                     if r["type"] in LIFECYCLE and r["time_us"] <= microseconds(moment))
+        return alive_networks(lifecycle, lambda aggregate_id: self.version_at(aggregate_id, moment))
 
     def ip_events_until(self, address: str, moment: datetime) -> list[dict[str, Any]]:
         return [json.loads(r["record"]) for r in self.rows
