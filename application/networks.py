@@ -20,8 +20,10 @@ from domain.errors import (
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
+    OverlapError,
 )
 from domain.identifiers import check_id, check_optional_id
+from domain.namespace import Namespace
 from domain.network import Network, NetworkAttributes
 from domain.revision import UpdateRequest
 from domain.spec import (
@@ -88,9 +90,9 @@ class NetworkCommands(WriteApplication):
         )
         existing = self._network_or_none(network_id)
         if existing is not None and not existing.deleted:
-            raise AlreadyExistsError("entity already exists")
+            raise AlreadyExistsError(f'entity already exists: network with id "{network_id}"')
         attributes = spec.attributes
-        namespace.claim(network_id, list(spec.prefixes), ctx)
+        self._claim(namespace, network_id, list(spec.prefixes), ctx, context.principal)
         if attributes.private_super:
             namespace.register_private_super(attributes.partition_id, network_id, ctx)
         if attributes.underlay and attributes.partition_id:
@@ -107,6 +109,24 @@ class NetworkCommands(WriteApplication):
             network = Network.create(network_id=network_id, attributes=attributes,
                                      prefixes=list(spec.prefixes), context=ctx)
         return self._commit(network_view(network), *touched, network)
+
+    def _claim(self, namespace: Namespace, network_id: str, prefixes: list[str],
+               ctx: dict[str, Any], principal: Principal | None) -> None:
+        """Claim the prefixes; an overlap names the network holding the other prefix when the
+        caller may see it (metal-api's `A overlaps B` first, the detail after it)."""
+        try:
+            namespace.claim(network_id, prefixes, ctx)
+        except OverlapError as error:
+            raise OverlapError(f"{error.message} {self._holder(error, principal)}",
+                               prefix=error.prefix, other=error.other, holder=error.holder) from None
+
+    def _holder(self, error: OverlapError, principal: Principal | None) -> str:
+        if error.holder is None:
+            return "(both asked for in this request)"
+        holder = self._network_or_none(error.holder)
+        if holder is not None and (principal is None or principal.sees_network(holder.project_id)):
+            return f'(held by network with id "{error.holder}")'
+        return "(held by a network you may not see)"
 
     @idempotent
     @retrying
@@ -142,7 +162,7 @@ class NetworkCommands(WriteApplication):
         if (added or removed) and not network.is_child:
             namespace = self._namespace(ctx)
             namespace.release(network.network_id, removed, ctx)
-            namespace.claim(network.network_id, added, ctx)
+            self._claim(namespace, network.network_id, added, ctx, principal)
             touched.append(namespace)
         return self._commit(network_view(network), *touched)
 

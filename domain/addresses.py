@@ -42,11 +42,14 @@ def choose_address(
         pool_of = next((p for p in pools if p.network.version == specific.version
                         and p.contains(number)), None)
         if pool_of is None:
-            raise UnprocessableError("specific ip not contained in any of the defined prefixes")
+            raise UnprocessableError(
+                f"specific ip not contained in any of the defined prefixes: {specific} is not in "
+                f'network with id "{network_id}" ({", ".join(p.prefix for p in pools)})')
         if pool_of.children:
             raise UnprocessableError(f"prefix {pool_of.prefix} has childprefixes, acquire ip not possible")
         if number in pool_of.used:
-            raise ConflictError("Conflict ip already allocated")
+            raise ConflictError(
+                f'Conflict ip already allocated: {specific} in network with id "{network_id}"')
         return pool_of, specific
     family = address_family or (Family.IPV4 if Family.IPV4 in families else Family.IPV6)
     for pool in pools:

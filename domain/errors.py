@@ -46,7 +46,13 @@ class UnprocessableError(IpamError):
 
 
 class OverlapError(UnprocessableError):
-    """A prefix overlaps one that is already in use."""
+    """A prefix overlaps one that is already in use: `prefix` (asked for) overlaps `other`,
+    claimed by the network `holder` (None when both were asked for in the same request)."""
+
+    def __init__(self, message: str, *, prefix: str = "", other: str = "",
+                 holder: str | None = None) -> None:
+        super().__init__(message)
+        self.prefix, self.other, self.holder = prefix, other, holder
 
 
 class ExhaustedError(UnprocessableError):

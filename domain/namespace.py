@@ -142,7 +142,9 @@ class Namespace(Aggregate):
         existing = [ipaddress.ip_network(p) for p in self.claims if p not in (ignore or [])]
         clash = overlapping(parsed, existing)
         if clash is not None:
-            raise OverlapError(f"{clash[0]} overlaps {clash[1]}")
+            new, other = str(clash[0]), str(clash[1])
+            raise OverlapError(f"{new} overlaps {other}", prefix=new, other=other,
+                               holder=self.claims.get(other))
         if prefixes:
             self.trigger_event(self.PrefixesClaimed, network_id=network_id, prefixes=prefixes,
                                context=context)

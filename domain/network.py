@@ -252,7 +252,7 @@ class Network(NetworkState, Aggregate):
                  context: dict[str, Any]) -> None:
         """Use a deleted network's id again: its history goes on, its state starts afresh."""
         if not self.deleted:
-            raise ConflictError("entity already exists")
+            raise ConflictError(f'entity already exists: network with id "{self.network_id}"')
         self.trigger_event(self.NetworkRecreated, network_id=self.network_id, context=context,
                            **attributes.as_fields())
         for prefix in prefixes:

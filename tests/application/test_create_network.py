@@ -7,6 +7,7 @@ from uuid import UUID
 
 import pytest
 
+from application.access import Principal
 from application.context import RequestContext
 from application.service import IpamApplication
 from domain.errors import (
@@ -17,6 +18,7 @@ from domain.errors import (
     OverlapError,
 )
 from domain.network_values import NetworkAttributes
+from domain.token import Role
 from tests.conftest import new_network, refused
 
 SUPER: dict[str, Any] = {
@@ -214,7 +216,7 @@ def test_create_network_refused_when_id_exists(app: IpamApplication, ctx: Reques
         prefixes=["10.0.0.0/16"],
         attributes=NetworkAttributes(vrf=7),
     ))
-    assert message == "entity already exists"
+    assert message == 'entity already exists: network with id "internet"'
     # and before the VRF range check of rule 11
     message = refused(ConflictError, lambda: app.create_network(
         context=ctx,
@@ -222,7 +224,7 @@ def test_create_network_refused_when_id_exists(app: IpamApplication, ctx: Reques
         prefixes=["10.1.0.0/16"],
         attributes=NetworkAttributes(vrf=0),
     ))
-    assert message == "entity already exists"
+    assert message == 'entity already exists: network with id "internet"'
     assert app.get_network("internet")["prefixes"] == ["10.0.0.0/16"]
 
 
@@ -244,7 +246,7 @@ def test_create_network_refused_when_prefix_overlaps_existing(
         prefixes=["10.0.0.0/23"],
         attributes=NetworkAttributes(vrf=3),
     ))
-    assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
+    assert message == '10.0.0.0/23 overlaps 10.0.0.0/24 (held by network with id "small")'
     # and before the VRF range check of rule 11
     message = refused(OverlapError, lambda: app.create_network(
         context=ctx,
@@ -252,7 +254,7 @@ def test_create_network_refused_when_prefix_overlaps_existing(
         prefixes=["10.0.0.0/23"],
         attributes=NetworkAttributes(vrf=131073),
     ))
-    assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
+    assert message == '10.0.0.0/23 overlaps 10.0.0.0/24 (held by network with id "small")'
     refused(NetworkNotFoundError, lambda: app.get_network("big"))
 
 
@@ -261,7 +263,7 @@ def test_create_network_refused_when_prefixes_overlap_each_other(
 ) -> None:
     message = refused(OverlapError, lambda: app.create_network(
         context=ctx, prefixes=["10.0.0.0/24", "2001:db8::/64", "10.0.0.0/23"]))
-    assert message == "10.0.0.0/23 overlaps 10.0.0.0/24"
+    assert message == "10.0.0.0/23 overlaps 10.0.0.0/24 (both asked for in this request)"
     assert app.list_networks() == []
 
 
@@ -273,10 +275,27 @@ def test_create_network_refused_when_prefix_overlaps_a_child(
     assert child["prefixes"][0] == "10.0.0.0/22"
     message = refused(OverlapError, lambda: app.create_network(
         context=ctx, prefixes=["10.0.0.0/22"]))
-    assert message == "10.0.0.0/22 overlaps 10.0.0.0/16"
+    assert message == '10.0.0.0/22 overlaps 10.0.0.0/16 (held by network with id "super")'
     message = refused(OverlapError, lambda: app.create_network(
         context=ctx, prefixes=["2001:db8:0:10::/96"]))
-    assert message == "2001:db8:0:10::/96 overlaps 2001:db8:0:10::/64"
+    assert message == '2001:db8:0:10::/96 overlaps 2001:db8:0:10::/64 (held by network with id "super")'
+
+
+def test_overlap_names_the_holder_only_to_a_caller_who_may_see_it(
+    app: IpamApplication, ctx: RequestContext
+) -> None:
+    create(app, ctx, network_id="theirs", prefixes=["10.7.0.0/24"], project_id="other-project")
+    create(app, ctx, network_id="mine", prefixes=["10.8.0.0/24"], project_id="my-project")
+    tenant = RequestContext.new(actor="token:tenant", principal=Principal(
+        subject="tenant", role=Role.admin, projects=frozenset({"my-project"})))
+    hidden = refused(OverlapError, lambda: app.create_network(
+        context=tenant, prefixes=["10.7.0.0/25"],
+        attributes=NetworkAttributes(project_id="my-project")))
+    assert hidden == "10.7.0.0/25 overlaps 10.7.0.0/24 (held by a network you may not see)"
+    seen = refused(OverlapError, lambda: app.create_network(
+        context=tenant, prefixes=["10.8.0.0/25"],
+        attributes=NetworkAttributes(project_id="my-project")))
+    assert seen == '10.8.0.0/25 overlaps 10.8.0.0/24 (held by network with id "mine")'
 
 
 def test_create_network_allows_same_digits_in_other_family(

@@ -195,7 +195,8 @@ def test_acquire_ip_hands_out_nothing_in_ipv4_slash31_and_slash32(
     with pytest.raises(ConflictError) as conflict:
         app.acquire_ip(context=ctx, network_id="n", project_id=PROJECT,
                        specific_ip=prefix.split("/")[0])
-    assert conflict.value.message == "Conflict ip already allocated"
+    assert conflict.value.message == \
+        f'Conflict ip already allocated: {prefix.split("/")[0]} in network with id "n"'
     assert app.list_ips() == []
 
 
@@ -223,7 +224,8 @@ def test_acquire_specific_ip_outside_prefixes_is_unprocessable(
     for outside in ("10.1.1.1", "2001:db8::1"):
         with pytest.raises(UnprocessableError) as error:
             app.acquire_ip(context=ctx, network_id="n", project_id=PROJECT, specific_ip=outside)
-        assert error.value.message == "specific ip not contained in any of the defined prefixes"
+        assert error.value.message == ("specific ip not contained in any of the defined prefixes: "
+                                       f'{outside} is not in network with id "n" (10.1.0.0/24)')
     assert used_ips(app, "n") == 2
 
 
@@ -236,7 +238,7 @@ def test_acquire_specific_ip_taken_or_reserved_conflicts(
     assert first["address"] == "10.1.0.5"
     with pytest.raises(ConflictError) as error:
         app.acquire_ip(context=ctx, network_id="n", project_id=PROJECT, specific_ip=taken)
-    assert error.value.message == "Conflict ip already allocated"
+    assert error.value.message == f'Conflict ip already allocated: {taken} in network with id "n"'
     assert app.list_ips() == [first]
     assert used_ips(app, "n") == 3
 

@@ -136,9 +136,9 @@ def test_update_removes_free_prefix_and_releases_it(app: IpamApplication, ctx: R
 
 
 @pytest.mark.parametrize(("prefixes", "message"), [
-    (["192.168.0.0/24", "10.0.0.0/24"], "10.0.0.0/24 overlaps 10.0.0.0/16"),
-    (["192.168.0.0/24", "192.168.0.0/25"], "192.168.0.0/25 overlaps 192.168.0.0/24"),
-    (["192.168.0.0/24", "172.16.0.0/24", "172.16.0.0/23"], "172.16.0.0/23 overlaps 172.16.0.0/24"),
+    (["192.168.0.0/24", "10.0.0.0/24"], '10.0.0.0/24 overlaps 10.0.0.0/16 (held by network with id "super")'),
+    (["192.168.0.0/24", "192.168.0.0/25"], '192.168.0.0/25 overlaps 192.168.0.0/24 (held by network with id "plain")'),
+    (["192.168.0.0/24", "172.16.0.0/24", "172.16.0.0/23"], "172.16.0.0/23 overlaps 172.16.0.0/24 (both asked for in this request)"),
 ])
 def test_update_refused_when_added_prefix_overlaps(
     app: IpamApplication, ctx: RequestContext, prefixes: list[str], message: str

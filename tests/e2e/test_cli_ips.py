@@ -248,10 +248,11 @@ def test_create_with_ipaddress_and_addressfamily_is_usage_error(cli: Cli) -> Non
 
 
 def test_create_address_outside_network_is_refused(cli: Cli) -> None:
-    network_id, _, _ = network(cli)
+    network_id, v4, _ = network(cli)
     message = cli.fails(1, "network", "ip", "create", "--network", network_id, "--project", "p",
                         "--ipaddress", "192.0.2.1")
-    assert message == "Error: specific ip not contained in any of the defined prefixes (HTTP 422)"
+    assert message == ("Error: specific ip not contained in any of the defined prefixes: 192.0.2.1 "
+                       f'is not in network with id "{network_id}" ({v4}) (HTTP 422)')
     assert addresses(cli, "--network", network_id) == set()
 
 
@@ -260,7 +261,8 @@ def test_create_address_already_taken_is_conflict(cli: Cli) -> None:
     first = acquire(cli, network_id, "--ipaddress", base(v4) + "8", "--name", "first")
     message = cli.fails(1, "network", "ip", "create", "--network", network_id, "--project", "p",
                         "--ipaddress", base(v4) + "8", "--name", "second")
-    assert message == "Error: Conflict ip already allocated (HTTP 409)"
+    assert message == (f'Error: Conflict ip already allocated: {base(v4)}8 in network with id '
+                       f'"{network_id}" (HTTP 409)')
     assert cli.json("network", "ip", "describe", base(v4) + "8") == first
 
 
@@ -269,7 +271,8 @@ def test_create_ipv4_network_or_broadcast_address_is_conflict(cli: Cli, last: st
     network_id, v4, _ = network(cli)
     message = cli.fails(1, "network", "ip", "create", "--network", network_id, "--project", "p",
                         "--ipaddress", base(v4) + last)
-    assert message == "Error: Conflict ip already allocated (HTTP 409)"
+    assert message == (f'Error: Conflict ip already allocated: {base(v4)}{last} in network with id '
+                       f'"{network_id}" (HTTP 409)')
     assert addresses(cli, "--network", network_id) == set()
 
 

@@ -133,7 +133,7 @@ def test_unknown_route_answers_404(client: Any, method: str, path: str) -> None:
 def test_existing_id_answers_409(client: Any) -> None:
     create(client, {"id": "a", "prefixes": ["10.0.0.0/24"]})
     assert_error(client.put("/v1/network", json={"id": "a", "prefixes": ["10.1.0.0/24"]}), 409,
-                 "entity already exists")
+                 'entity already exists: network with id "a"')
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1", "10.0.0.0", "2001:db8:0:10::"])
@@ -141,7 +141,7 @@ def test_taken_ip_answers_409(client: Any, child: dict[str, Any], address: str) 
     body = {"networkid": child["id"], "projectid": SEED_PROJECT}
     assert client.post("/v1/ip/allocate", json=body).status_code == 201  # takes 10.0.0.1
     assert_error(client.post(f"/v1/ip/allocate/{address}", json=body), 409,
-                 "Conflict ip already allocated")
+                 f'Conflict ip already allocated: {address} in network with id "{child["id"]}"')
 
 
 def test_taken_vrf_answers_409_unless_shared(client: Any) -> None:
@@ -156,9 +156,9 @@ def test_taken_vrf_answers_409_unless_shared(client: Any) -> None:
 # -- 422: overlap, no room, exhausted, in use (metal-api's codes, SPEC 9) -------------------------
 
 def test_overlapping_prefix_answers_422(client: Any) -> None:
-    create(client, {"prefixes": ["10.0.0.0/24"]})
+    held = create(client, {"prefixes": ["10.0.0.0/24"]})
     assert_error(client.put("/v1/network", json={"prefixes": ["10.0.0.0/23"]}), 422,
-                 "10.0.0.0/23 overlaps 10.0.0.0/24")
+                 f'10.0.0.0/23 overlaps 10.0.0.0/24 (held by network with id "{held["id"]}")')
 
 
 def test_exhausted_super_answers_422(client: Any) -> None:
@@ -215,7 +215,8 @@ def test_foreign_project_on_unshared_child_answers_422(client: Any, child: dict[
 def test_specific_ip_outside_prefixes_answers_422(client: Any, child: dict[str, Any]) -> None:
     response = client.post("/v1/ip/allocate/10.9.0.1",
                            json={"networkid": child["id"], "projectid": SEED_PROJECT})
-    assert_error(response, 422, "specific ip not contained in any of the defined prefixes")
+    assert_error(response, 422, "specific ip not contained in any of the defined prefixes: 10.9.0.1 "
+                 f'is not in network with id "{child["id"]}" (10.0.0.0/22, 2001:db8:0:10::/96)')
 
 # -- never 500 ---------------------------------------------------------------------------------
 

@@ -265,13 +265,13 @@ def test_error_cases_as_metal_go_sends_them(client: Any, seed: dict[str, Any]) -
     # metal-api's status codes
     refused(client.put("/v1/network", json=go_body(
         "NetworkCreateRequest", id="internet", prefixes=["185.9.9.0/24"])), 409,
-        "entity already exists")
+        'entity already exists: network with id "internet"')
     refused(client.put("/v1/network", json=go_body(
         "NetworkCreateRequest", id="overlap", prefixes=["10.0.0.0/8"])), 422,
-        "10.0.0.0/8 overlaps 10.0.0.0/16")
+        '10.0.0.0/8 overlaps 10.0.0.0/16 (held by network with id "tenant-super-network-mini-lab")')
     refused(client.post("/v1/ip/allocate/10.0.0.1", json=go_body(
         "IPAllocateRequest", networkid=child["id"], projectid=SEED_PROJECT)), 409,
-        "Conflict ip already allocated")
+        f'Conflict ip already allocated: 10.0.0.1 in network with id "{child["id"]}"')
     refused(client.post("/v1/ip/allocate", json=go_body(
         "IPAllocateRequest", networkid="nothing", projectid=SEED_PROJECT)), 404)
     refused(client.delete(f"/v1/network/free/{child['id']}"), 422)

@@ -107,7 +107,8 @@ def test_acquire_ip_hands_out_each_address_once_under_threads(sqlite_app: IpamAp
     lost = [error for kind, error in outcomes if kind == "conflict"]
     addresses = [doc["address"] for doc in won]
     assert len(addresses) == len(set(addresses)) == 160 + 120 + 30
-    assert {str(e) for e in lost} == {"Conflict ip already allocated"} and len(lost) == 90
+    assert {str(e) for e in lost} == {f'Conflict ip already allocated: {a} in network with id "dual"'
+                                      for a in v4_specific + v6_specific} and len(lost) == 90
     assert set(v4_specific + v6_specific) <= set(addresses)
     # with no frees, the lowest-free rule yields a contiguous run from the first host
     assert {a for a in addresses if a.startswith("10.1.0.")} == {f"10.1.0.{n}" for n in range(1, 161)}
@@ -349,7 +350,8 @@ def test_acquire_ip_hands_out_each_address_once_across_processes(
     conflicts = [r.json()["message"] for r in responses if r.status_code == 409]
     assert len(created) == 120 + 100 + 20 == len(responses) - len(conflicts)  # all unique
     assert set(specific) <= set(created)
-    assert conflicts == ["Conflict ip already allocated"] * 60
+    assert sorted(conflicts) == sorted(f'Conflict ip already allocated: {a} in network with id '
+                                       '"shared-net"' for a in specific for _ in range(3))
     events = stored(postgres_url, Network.IPAcquired, "shared-net")
     assert {e.address: e.allocation_uuid for e in events} == created and len(events) == 240
     for url in (servers * 6)[:6]:  # read-your-writes whichever process answers
