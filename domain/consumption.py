@@ -35,8 +35,10 @@ def capacity(
 
     - `total_ips`: addresses in the family's prefixes; `acquired_ips`: acquired addresses
       (reserved ones excluded); `reserved_ips`; `child_prefixes`: child prefixes carved;
-    - `free_space`: addresses not covered by child prefixes;
-    - `largest_free_prefix`, `free_prefixes` (the first 16 free CIDRs) and `free_prefix_count`;
+    - `free_space`: free addresses: in no child prefix, neither acquired nor reserved;
+    - `largest_free_prefix`, `free_prefixes` (the first 16 free CIDRs) and `free_prefix_count`:
+      space a child prefix can still be carved from, as the allocator sees it (a prefix that
+      has acquired addresses gives no children, so its space is not counted there);
     - with a default child length: `child_prefix_length` and `free_child_prefixes`, how many
       more children of that length still fit.
     """
@@ -49,14 +51,15 @@ def capacity(
         if not members:
             result[family.value.lower()] = None
             continue
-        free_blocks = [(pool, block) for pool in members for block in pool.free]
+        free_blocks = [(pool, block) for pool in members if pool.acquired == 0
+                       for block in pool.free]
         largest = min(free_blocks, key=lambda pb: (pb[1][1], pb[1][0]), default=None)
         figures: dict[str, Any] = {
             "total_ips": str(sum(pool.network.num_addresses for pool in members)),
             "acquired_ips": str(sum(pool.acquired for pool in members)),
             "reserved_ips": str(sum(pool.reserved for pool in members)),
             "child_prefixes": sum(pool.children for pool in members),
-            "free_space": str(sum(block_size(family, blen) for _, (_, blen) in free_blocks)),
+            "free_space": str(sum(free_addresses(pool) for pool in members)),
             "largest_free_prefix": block_text(family, largest[1]) if largest else None,
             "free_prefix_count": len(free_blocks),
             "free_prefixes": [
@@ -71,3 +74,19 @@ def capacity(
             )
         result[family.value.lower()] = figures
     return result
+
+
+def free_addresses(pool: PrefixPool) -> int:
+    """Addresses of the prefix in no child prefix and not taken (acquired or reserved). O(1)
+    for a prefix without children; one with children holds no acquired addresses (the allocator
+    refuses both at once), so only its few reserved ranges are intersected."""
+    if pool.children == 0:
+        return int(pool.network.num_addresses) - len(pool.used)
+    family = pool.family
+    free = 0
+    for start, blen in pool.free:
+        end = start + block_size(family, blen) - 1
+        taken = sum(min(end, e) - max(start, s) + 1 for s, e in pool.used.ranges()
+                    if s <= end and e >= start)
+        free += end - start + 1 - taken
+    return free

@@ -319,8 +319,10 @@ class IpamMachine(RuleBasedStateMachine):
                     if network_id == SUPER else []
                 acquired = sum(1 for a in held if f"IPv{a.version}" == fam)
                 assert int(figures["total_ips"]) == sum(net(p).num_addresses for p in mine)
+                uncovered_reserved = [r for p in mine for r in reserved(p)
+                                      if not any(r in net(c) for c in carved)]
                 assert int(figures["free_space"]) + sum(net(p).num_addresses for p in carved) \
-                    == int(figures["total_ips"])
+                    + acquired + len(uncovered_reserved) == int(figures["total_ips"])
                 assert usage["used_ips"] == acquired + sum(len(reserved(p)) for p in mine)
                 assert int(figures["acquired_ips"]) == acquired
                 assert usage["used_prefixes"] == figures["child_prefixes"] == len(carved)
