@@ -9,7 +9,7 @@ import typer
 
 from api.cli import completion
 from api.cli.client import DEFAULT_API_URL, Api, ApiUrl, Timeout, Token, connect, err, segment
-from api.cli.inputs import moment
+from api.cli.inputs import TIME_FORMS, moment
 from api.cli.output import Format, Output, show_history
 
 app = typer.Typer(help="Who did what, when and why: a network's, an address's or a prefix's history.",
@@ -27,8 +27,8 @@ Limit = Annotated[int, typer.Option(min=1, help="at most this many events (see -
 All = Annotated[bool, typer.Option("--all", help="every event, however many")]
 Sort = Annotated[Order, typer.Option(help="asc: oldest first; desc: newest first")]
 Cursor = Annotated[int | None, typer.Option(min=0, help="continue after this position (a previous `next`)")]
-Since = Annotated[str | None, typer.Option(help="only events at or after this RFC 3339 time")]
-Until = Annotated[str | None, typer.Option(help="only events at or before this RFC 3339 time")]
+Since = Annotated[str | None, typer.Option(help=f"only events at or after this time: {TIME_FORMS}")]
+Until = Annotated[str | None, typer.Option(help=f"only events at or before this time: {TIME_FORMS}")]
 Types = Annotated[list[str] | None, typer.Option(
     "--type", help="only these event types, e.g. IPAcquired (repeatable)")]
 

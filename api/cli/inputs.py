@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +29,54 @@ def labels(values: list[str] | None, option: str = "--labels") -> dict[str, str]
     return result
 
 
-def moment(value: str | None, option: str = "--at") -> str | None:
-    """An RFC 3339 time with its offset (`Z` or `+01:00`), as the server expects it."""
-    if value is None:
+UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
+         "m": timedelta(minutes=1), "s": timedelta(seconds=1)}
+_DURATION = re.compile(r"(?:\d+[wdhms])+")
+_PART = re.compile(r"(\d+)([wdhms])")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?")
+TIME_FORMS = ("an RFC 3339 time (2026-03-03T12:00:00Z), a date (2026-03-03: the start of that "
+              "day in UTC) or a time ago (30s, 15m, 2h, 3d, 1w, 1d12h)")
+
+
+def duration(text: str) -> timedelta | None:
+    """`30s`, `15m`, `2h`, `3d`, `1w` or a sum like `1w2d` or `1d12h` (m is minutes); None when
+    the text is not one."""
+    compact = text.strip().lower().replace(" ", "")
+    if not _DURATION.fullmatch(compact):
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an RFC 3339 time, e.g. 2026-03-03T12:00:00Z", param_hint=f"'{option}'",
-        ) from None
+        return sum((int(n) * UNITS[u] for n, u in _PART.findall(compact)), timedelta())
+    except OverflowError:
+        return timedelta.max
+
+
+def moment(value: str | None, option: str = "--at") -> str | None:
+    """A time as the server expects it (RFC 3339 with its offset), from what a user types:
+    an RFC 3339 time with `Z` or `+01:00`, a date (the start of that day in UTC), or a
+    duration meaning that long before now. Anything else is a usage error naming the forms."""
+    if value is None:
+        return None
+    hint = f"'{option}'"
+    text = value.strip().upper()
+    parsed: datetime | None = None
+    try:
+        if _DATE_TIME.fullmatch(text):
+            parsed = datetime.fromisoformat(text)
+        elif _DATE.fullmatch(text):
+            parsed = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        elif (ago := duration(text)) is not None:
+            parsed = datetime.now(UTC) - ago
+    except ValueError:  # a month 13, a day 32
+        parsed = None
+    except OverflowError:
+        raise typer.BadParameter(f"{value!r} reaches back before the year 1", param_hint=hint) from None
+    if parsed is None:
+        raise typer.BadParameter(f"{value!r} is not {TIME_FORMS}", param_hint=hint)
     if parsed.tzinfo is None:
         raise typer.BadParameter(
             f"{value!r} has no offset; add Z for UTC or +HH:MM, e.g. {_example(parsed)}",
-            param_hint=f"'{option}'",
+            param_hint=hint,
         )
     return parsed.isoformat()
 

@@ -9,7 +9,7 @@ import typer
 
 from api.cli import completion
 from api.cli.client import DEFAULT_API_URL, ApiUrl, Reason, Timeout, Token, connect, segment
-from api.cli.inputs import moment, split
+from api.cli.inputs import TIME_FORMS, moment, split
 from api.cli.output import Format, Output, show_ips
 
 app = typer.Typer(help="Manage IP addresses: acquire, list, describe, update, release.",
@@ -121,7 +121,7 @@ def list_ips(
 def describe(
     address: Address,
     at: Annotated[str | None, typer.Option(
-        "--at", help="who held it at this RFC 3339 time, e.g. 2026-03-03T12:00:00Z")] = None,
+        "--at", help=f"who held it at this time: {TIME_FORMS}")] = None,
     output: Annotated[Format, typer.Option(
         "-o", "--output-format", envvar="IPAM_OUTPUT", case_sensitive=False,
         help="yaml (default here, as metalctl), json, table or wide")] = Format.yaml,

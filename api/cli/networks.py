@@ -8,7 +8,7 @@ import typer
 
 from api.cli import completion
 from api.cli.client import DEFAULT_API_URL, ApiUrl, Reason, Timeout, Token, connect, err, segment
-from api.cli.inputs import documents, labels, moment, split
+from api.cli.inputs import TIME_FORMS, documents, labels, moment, split
 from api.cli.output import Format, Output, show_networks
 
 app = typer.Typer(help="Manage networks: create, allocate, free, list, describe, update, delete.",
@@ -21,7 +21,7 @@ Labels = Annotated[list[str] | None, typer.Option(
 Family = Annotated[str | None, typer.Option(
     "--addressfamily", help="IPv4 or IPv6", autocompletion=completion.families)]
 At = Annotated[str | None, typer.Option(
-    "--at", help="as it was at this RFC 3339 time, e.g. 2026-03-03T12:00:00Z")]
+    "--at", help=f"as it was at this time: {TIME_FORMS}")]
 FILTERS = "Filters"
 
 
