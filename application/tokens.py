@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,16 @@ from domain.token import (
 )
 
 MAX_SECRET = 512  # longer is not one of ours; do not hash megabytes
+MIN_ID_PREFIX = 4  # fewer characters would name a token by accident rather than by choice
+_ID_PREFIX = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]*")
+
+
+class AmbiguousTokenError(InvalidRequestError):
+    """A prefix that starts more than one token's id (400); `candidates` are those tokens."""
+
+    def __init__(self, message: str, candidates: tuple[TokenInfo, ...]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
 
 
 @dataclass(frozen=True)
@@ -113,16 +124,39 @@ class Tokens:
         return secret
 
     def revoke(self, token: str, *, context: RequestContext) -> TokenInfo:
-        """Revoke a token by its id (from `list`) or by its secret (`ipam_...`: what someone who
-        found a leaked token has). Raises NotFoundError (404)."""
+        """Revoke a token by its id (from `list`), by a unique prefix of its id (at least
+        MIN_ID_PREFIX characters, e.g. the first 8), or by its secret (`ipam_...`: what someone
+        who found a leaked token has). Raises NotFoundError (404) for no such token,
+        AmbiguousTokenError (400) for a prefix of several ids and InvalidRequestError (400) for
+        a prefix too short to name one safely."""
         token = token.strip()
         if token.startswith(PREFIX):
             if len(token) > MAX_SECRET:
                 raise NotFoundError("no such token")
             found = self._token(str(token_uuid(digest_of(token))), shown="with this secret")
+        elif _ID_PREFIX.fullmatch(token) and not _whole_id(token):
+            found = self._token(self._id_starting(token.lower()))
         else:
             found = self._token(token)
         return self._revoke(found, context)
+
+    def _id_starting(self, prefix: str) -> str:
+        """The one token id starting with `prefix`."""
+        if len(prefix) < MIN_ID_PREFIX:
+            raise InvalidRequestError(f"give at least {MIN_ID_PREFIX} characters of the token's id "
+                                      f"(not {json.dumps(prefix)}), or all of it")
+        index = self._index()
+        ids = [t for t in (index.token_ids if index else []) if t.startswith(prefix)]
+        if not ids:
+            raise NotFoundError(f"no token's id starts with {json.dumps(prefix)}")
+        if len(ids) > 1:
+            now = datetime.now(UTC)
+            infos = tuple(TokenInfo.of(self._token(t)) for t in ids)
+            raise AmbiguousTokenError(
+                f"{len(ids)} tokens' ids start with {json.dumps(prefix)}: "
+                + "; ".join(f"{i.token_id} ({i.subject}, {i.role}, {i.state(now)})" for i in infos)
+                + "; give more of the id", infos)
+        return ids[0]
 
     def _revoke(self, token: ApiToken, context: RequestContext) -> TokenInfo:
         token.revoke(context.as_event_field())
@@ -193,3 +227,11 @@ class Tokens:
         if not isinstance(token, ApiToken):
             raise missing
         return token
+
+
+def _whole_id(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -6,35 +6,29 @@ Issuing and revoking are recorded as events, with the operating-system user as t
 from __future__ import annotations
 
 import getpass
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 
-from api.cli.admin import DatabaseUrl, _open, err
+from api.cli.admin import DatabaseUrl, _open
+from api.cli.client import err
+from api.cli.inputs import duration
 from api.cli.output import Format, Output, data, emit, new_table, print_table
 from application.context import RequestContext
-from application.tokens import TokenInfo
-from domain.errors import IpamError
+from application.tokens import AmbiguousTokenError, TokenInfo
+from domain.errors import InvalidRequestError, IpamError
 
 app = typer.Typer(help="Issue, list and revoke API tokens (local: opens the store).",
                   no_args_is_help=True)
 
-UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
-         "m": timedelta(minutes=1), "s": timedelta(seconds=1)}
-DURATION = re.compile(r"(\d+)([wdhms])")
-
-
 def parse_duration(text: str) -> timedelta:
     """`90d`, `12h`, `1w2d`, `30m`: a positive duration."""
-    compact = text.strip().lower().replace(" ", "")
-    parts = DURATION.findall(compact)
-    if not compact or "".join(n + u for n, u in parts) != compact:
+    total = duration(text)
+    if total is None:
         raise typer.BadParameter(f"{text!r} is not a duration like 90d, 12h, 1w2d or 30m",
                                  param_hint="'--expires'")
-    total = sum((int(n) * UNITS[u] for n, u in parts), timedelta())
     if total <= timedelta(0):
         raise typer.BadParameter("the duration must be positive", param_hint="'--expires'")
     if total > timedelta(days=3650):
@@ -91,10 +85,10 @@ def create(
                 context=RequestContext.new(actor=_operator(), reason=reason), subject=subject,
                 role=role, projects=project or [], expires_in=lifetime)
         except IpamError as error:
-            err.print(f"[red]Error:[/red] {error.message}")
+            err.print(f"[red]Error:[/red] {data(error.message)}")
             raise typer.Exit(1) from None
-        err.print(f"token {info.token_id} for {info.subject} ({info.role}"
-                  f"{', projects ' + ', '.join(info.projects) if info.projects else ', every project'}"
+        err.print(f"token {info.token_id} for {data(info.subject)} ({info.role}"
+                  f"{', projects ' + data(', '.join(info.projects)) if info.projects else ', every project'}"
                   f"{', expires ' + _when(info.expires_at) if info.expires_at else ''}); "
                   "the secret is shown only now:")
         print(secret)
@@ -134,14 +128,21 @@ def list_tokens(
 @app.command()
 def revoke(
     token_id: Annotated[str, typer.Argument(
-        help="the token's id (from `ipam token list`), or its secret (`ipam_...`, e.g. found in "
-             "a log), or - to read the id or secret from standard input", metavar="ID|SECRET|-")],
+        help="the token's id (from `ipam token list`), or the start of it (at least 4 "
+             "characters that no other token's id starts with, e.g. the first 8), or its secret "
+             "(`ipam_...`, e.g. found in a log), or - to read one of these from standard input",
+        metavar="ID|PREFIX|SECRET|-")],
     reason: Annotated[str | None, typer.Option(help="why: recorded with the revocation")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke a token: every request with it is refused (401) from now on.
 
+    A prefix that starts several tokens' ids is a usage error (exit 2) listing them; no token
+    with that id, prefix or secret exits 1.
+
     Example: ipam token revoke 9d096642-bfa0-563a-baa7-9d83ec8d91b5 --reason "laptop lost"
+
+    Example: ipam token revoke 9d096642 --reason "laptop lost"
     """
     if token_id == "-":
         token_id = sys.stdin.readline().strip()
@@ -149,9 +150,21 @@ def revoke(
     try:
         try:
             info = ipam.tokens.revoke(token_id, context=RequestContext.new(actor=_operator(), reason=reason))
+        except AmbiguousTokenError as error:
+            now = datetime.now(UTC)
+            err.print(f"[red]Error:[/red] {len(error.candidates)} tokens' ids start with "
+                      f"{data(token_id.strip())}; give more of the id:")
+            for candidate in error.candidates:
+                err.print(f"  {candidate.token_id}  {data(candidate.subject)}  "
+                          f"{candidate.role}  {candidate.state(now)}")
+            raise typer.Exit(2) from None
+        except InvalidRequestError as error:
+            err.print(f"[red]Error:[/red] {data(error.message)}")
+            raise typer.Exit(2) from None
         except IpamError as error:
-            err.print(f"[red]Error:[/red] {error.message}")
+            err.print(f"[red]Error:[/red] {data(error.message)}")
             raise typer.Exit(1) from None
-        err.print(f"token {info.token_id} of {info.subject} revoked at {_when(info.revoked_at)}")
+        err.print(f"token {info.token_id} of {data(info.subject)} revoked at "
+                  f"{_when(info.revoked_at)}")
     finally:
         ipam.close()
