@@ -27,10 +27,10 @@ CASES: list[tuple[str, list[str], dict[str, str], float | None]] = [
     ("python -c pass (baseline)", [sys.executable, "-c", "pass"], {}, None),
     ("ipam --version", [str(BIN / "ipam"), "--version"], {}, TARGET_CLIENT),
     ("ipam network list --help", [str(BIN / "ipam"), "network", "list", "--help"], {}, TARGET_CLIENT),
-    ("ipam network list (no server)", [str(BIN / "ipam"), "network", "list", "--retries", "0"],
-     {"IPAM_API_URL": NOWHERE}, TARGET_CLIENT),
-    ("ipam network ip list (no server)", [str(BIN / "ipam"), "network", "ip", "list", "--retries", "0"],
-     {"IPAM_API_URL": NOWHERE}, TARGET_CLIENT),
+    ("ipam network list (no server)", [str(BIN / "ipam"), "network", "list"],
+     {"IPAM_API_URL": NOWHERE, "IPAM_RETRIES": "0"}, TARGET_CLIENT),
+    ("ipam network ip list (no server)", [str(BIN / "ipam"), "network", "ip", "list"],
+     {"IPAM_API_URL": NOWHERE, "IPAM_RETRIES": "0"}, TARGET_CLIENT),
     ("ipam history ip --help", [str(BIN / "ipam"), "history", "ip", "--help"], {}, TARGET_CLIENT),
     ("completion of `ipam net`", [str(BIN / "ipam")],
      {"_IPAM_COMPLETE": "complete_bash", "COMP_WORDS": "ipam net", "COMP_CWORD": "1"},
@@ -52,12 +52,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     runs = parser.parse_args().runs
-    if "--retries" not in subprocess.run([str(BIN / "ipam"), "network", "list", "--help"],
-                                         capture_output=True, text=True, check=False).stdout:
-        for case in CASES:  # an older CLI without --retries
-            if "--retries" in case[1]:
-                case[1].remove("--retries")
-                case[1].remove("0")
     baseline = 0.0
     print(f"{'command':<52} {'median':>8} {'over python':>12}  target")
     for name, argv, env, target in CASES:

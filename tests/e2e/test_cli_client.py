@@ -105,7 +105,7 @@ def test_an_unreachable_server_exits_3_with_its_address() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     for args in (("network", "list"), ("network", "ip", "create", "--network", "n", "--project", "p"),
                  ("history", "network", "n")):
-        result = Cli(url)(*args)
+        result = Cli(url)(*args, env={"IPAM_RETRY_DELAY": "0.01"})  # retried quickly
         assert result.exit_code == 3, args
         assert result.stdout == ""
         assert f"cannot reach the IPAM server at {url}" in result.stderr
