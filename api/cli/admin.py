@@ -8,21 +8,15 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from infrastructure.settings import default_store
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 projections_app = typer.Typer(help="Follow, rebuild and inspect the projections.", no_args_is_help=True)
 audit_app = typer.Typer(help="Prove the log intact and the read models true to it.", no_args_is_help=True)
@@ -130,6 +124,14 @@ def projections_rebuild(
 
     Example: ipam projections rebuild read_models
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     ipam = _open(database_url)
     try:
         names = [name] if name else list(ipam.projectors)
@@ -161,6 +163,8 @@ def projections_status(database_url: DatabaseUrl = None) -> None:
 
     Example: ipam projections status
     """
+    from rich.table import Table
+
     ipam = _open(database_url)
     try:
         table = Table("projection", "live slot", "position", "head", "lag", "rebuilding")

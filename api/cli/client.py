@@ -21,16 +21,18 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 from uuid import uuid4
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from api.cli.output import visible
+
+if TYPE_CHECKING:  # httpx is imported when a request is sent: `--help` and completion start faster
+    import httpx
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 REFUSED, USAGE, UNREACHABLE = 1, 2, 3
@@ -68,10 +70,6 @@ class Unreachable(Exception):
     """No answer from the server, or an answer that is not the API's."""
 
 
-# failures after which the request may not have reached the server, or its answer was lost:
-# asking again is safe for a read, and for a write because of its idempotency key
-RETRIED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError,
-           httpx.RemoteProtocolError)
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNAVAILABLE = 503
 
@@ -156,6 +154,8 @@ class Api:
             headers["X-Change-Reason"] = reason
         self.url = url.rstrip("/")
         self.retries = retries if retries is not None else Retries.from_env()
+        import httpx
+
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
@@ -182,6 +182,12 @@ class Api:
         """The server's answer to one request, asked again with the same headers (the same
         idempotency key) after a connection failure or a 503, as `Retries` allows; a note on
         standard error before each retry."""
+        import httpx
+
+        # failures after which the request may not have reached the server, or its answer was
+        # lost: asking again is safe for a read, and for a write because of its idempotency key
+        retried = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError,
+                   httpx.RemoteProtocolError)
         started = time.monotonic()
         attempt = 1
         while True:
@@ -189,7 +195,7 @@ class Api:
             try:
                 response = self._http.request(method, path, json=json_body, params=params,
                                               headers=headers)
-            except RETRIED as error:
+            except retried as error:
                 failure = f"cannot reach the IPAM server at {self.url}: {error}"
             except httpx.TimeoutException:
                 raise Unreachable(f"the IPAM server at {self.url} did not answer in time") from None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import httpx
 import typer
 
 from api.cli.client import DEFAULT_API_URL
@@ -18,6 +17,8 @@ def _fetch(ctx: typer.Context, path: str) -> list[dict[str, Any]]:
     url = ctx.params.get("api_url") or os.environ.get("IPAM_API_URL") or DEFAULT_API_URL
     token = ctx.params.get("token") or os.environ.get("IPAM_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    import httpx  # only a completion that asks the server needs it
+
     try:
         response = httpx.get(str(url).rstrip("/") + path, headers=headers, timeout=2.0)
         body = response.json() if response.is_success else []

@@ -7,13 +7,15 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from api.cli.admin import DatabaseUrl, _open
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 app = typer.Typer(help="The event log: export it, import it into another store.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -68,6 +70,8 @@ def events_import(
 
     From one store into another: ipam events export | ipam events import - --database-url ...
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from infrastructure.transfer import ImportRefusedError, import_log
 
     try:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 
 def split(values: list[str] | None) -> list[str]:
@@ -96,6 +95,8 @@ def documents(path: str) -> tuple[list[dict[str, Any]], bool]:
         raise typer.BadParameter(f"cannot read {path}: {error.strerror or error}", param_hint=hint) from None
     except UnicodeDecodeError:
         raise typer.BadParameter(f"{path} is not UTF-8 text", param_hint=hint) from None
+    import yaml  # only the commands that read a file need it
+
     try:
         loaded = [d for d in yaml.safe_load_all(text) if d is not None]  # JSON is YAML too
     except yaml.YAMLError as error:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import getpass
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,12 +16,13 @@ from api.cli.admin import DatabaseUrl, _open
 from api.cli.client import err
 from api.cli.inputs import duration
 from api.cli.output import Format, Output, data, emit, new_table, print_table
-from application.context import RequestContext
-from application.tokens import AmbiguousTokenError, TokenInfo
-from domain.errors import InvalidRequestError, IpamError
+
+if TYPE_CHECKING:  # the application is imported by the commands that open the store
+    from application.tokens import TokenInfo
 
 app = typer.Typer(help="Issue, list and revoke API tokens (local: opens the store).",
                   no_args_is_help=True)
+
 
 def parse_duration(text: str) -> timedelta:
     """`90d`, `12h`, `1w2d`, `30m`: a positive duration."""
@@ -77,6 +78,9 @@ def create(
 
     Example: ipam token create --subject ci-cluster-a --role editor --project 4b9b17c4-2d7c-4190-ae95-dda44e430fa6 --expires 90d
     """
+    from application.context import RequestContext
+    from domain.errors import IpamError
+
     lifetime = parse_duration(expires) if expires is not None else None
     ipam = _open(database_url)
     try:
@@ -144,6 +148,10 @@ def revoke(
 
     Example: ipam token revoke 9d096642 --reason "laptop lost"
     """
+    from application.context import RequestContext
+    from application.tokens import AmbiguousTokenError
+    from domain.errors import InvalidRequestError, IpamError
+
     if token_id == "-":
         token_id = sys.stdin.readline().strip()
     ipam = _open(database_url)
