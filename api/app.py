@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import auth, docs, errors, hardening, history, ips, logs, networks
+from api import auth, docs, errors, hardening, history, ips, logs, networks, openapi
 from api.deps import request_id_from
 from api.hmac_auth import HmacKeys
 from api.schemas import HealthResponse, HTTPErrorResponse
@@ -98,6 +98,7 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         app.state.ipam = ipam
     errors.install(app)
     auth.document(app)
+    openapi.document(app)
     docs.install(app)
 
     app.add_middleware(auth.AuthMiddleware, fastapi=app, hmac_keys=HmacKeys.from_environment())
@@ -105,7 +106,9 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     hardening.install(app)
 
     @app.get("/v1/health", response_model=HealthResponse, tags=["health"],
-             responses={503: {"model": HTTPErrorResponse}}, operation_id="health")
+             responses={503: {"model": HTTPErrorResponse,
+                              "description": "the store does not answer"}},
+             operation_id="health", response_description="the store answers")
     def health(request: Request) -> HealthResponse | Response:
         """200 when the store answers."""
         try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from api import openapi as words
 
 MAX_ITEMS = 1024
 MAX_TEXT = 65536  # characters in any one text field (the body is capped at 1 MiB besides)
@@ -37,16 +39,17 @@ def unstorable_text(value: Any) -> str | None:
 
 # metal-api's enums, declared for generated clients, with "" (Go's zero value: not given); the
 # server also reads address families in any case (`ipv6`)
-IP_TYPES: dict[str, Any] = {"enum": ["ephemeral", "static", ""],
-                            "description": "static or ephemeral; empty: ephemeral (on update: "
-                                           "unchanged)"}
-FAMILIES: dict[str, Any] = {"enum": ["IPv4", "IPv6", ""],
-                            "description": "IPv4 or IPv6 (any case); empty: not given"}
+IP_TYPES: dict[str, Any] = {"enum": ["ephemeral", "static", ""]}
+FAMILIES: dict[str, Any] = {"enum": ["IPv4", "IPv6", ""]}
+NOT_EMPTY: dict[str, Any] = {"minLength": 1}  # checked by the use case, for metal-api's message
 
-
-def _null_is_absent(schema: dict[str, Any]) -> None:
-    """Declare what the server does: every optional field also takes `null`."""
-    required = set(schema.get("required", ()))
+def _null_is_absent(schema: dict[str, Any], model: type[Any]) -> None:
+    """Declare what the server does: the fields it cannot go without are required (`needs`:
+    some are checked by the use case, for metal-api's message), every other one also takes
+    `null`."""
+    required = list(dict.fromkeys([*schema.get("required", ()), *getattr(model, "needs", ())]))
+    if required:
+        schema["required"] = required
     for name, field in schema.get("properties", {}).items():
         if name in required or {"type": "null"} in field.get("anyOf", ()):
             continue
@@ -75,159 +78,236 @@ class Request(BaseModel):
 
 
 class NetworkCreate(Request):
-    id: str = ""
-    name: str = ""
-    description: str = ""
-    partitionid: str = ""
-    projectid: str = ""
-    parentnetworkid: str = ""
-    prefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    additionalAnnouncableCIDRs: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    defaultchildprefixlength: dict[str, int] | None = Field(default=None, max_length=MAX_FAMILIES)
-    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
-    privatesuper: bool = False
-    underlay: bool = False
-    nat: bool = False
-    shared: bool = False
-    vrf: int | None = None
-    vrfshared: bool = False
-    networktype: str | None = None  # apiv2 fields: accepted, derived on our side
-    nattype: str | None = None
+    """A network to create (PUT /v1/network)."""
+
+    id: str = Field("", description=words.ID)
+    name: str = Field("", description=words.NAME)
+    description: str = Field("", description=words.DESCRIPTION)
+    partitionid: str = Field("", description=words.PARTITION + words.AN_ID)
+    projectid: str = Field("", description=words.NETWORK_PROJECT + words.AN_ID)
+    parentnetworkid: str = Field("", description=words.IGNORED_PARENT)
+    prefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS, description=(
+        words.PREFIXES + "; at least one (none is a 400)"), json_schema_extra={"minItems": 1})
+    destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS,
+                                           description=words.DESTINATIONS)
+    additionalAnnouncableCIDRs: list[str] = Field(default_factory=list, max_length=MAX_ITEMS,
+                                                  description=words.ANNOUNCABLE)
+    defaultchildprefixlength: dict[str, int] | None = Field(None, max_length=MAX_FAMILIES,
+                                                            description=words.CHILD_LENGTHS)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS,
+                                   description=words.LABELS)
+    privatesuper: bool = Field(False, description=words.PRIVATE_SUPER)
+    underlay: bool = Field(False, description=words.UNDERLAY)
+    nat: bool = Field(False, description=words.NAT)
+    shared: bool = Field(False, description=words.SHARED)
+    vrf: int | None = Field(None, description=words.VRF)
+    vrfshared: bool = Field(False, description=words.VRF_SHARED)
+    networktype: str | None = Field(None, description="the network type: " + words.APIV2
+                                    + " (see the response)")
+    nattype: str | None = Field(None, description="the nat type: " + words.APIV2 + " from nat")
 
 
 class NetworkUpdate(Request):
-    id: str
-    name: str | None = None
-    description: str | None = None
-    labels: dict[str, str] | None = Field(default=None, max_length=MAX_ITEMS)
-    shared: bool | None = None
-    prefixes: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
-    destinationprefixes: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
-    additionalAnnouncableCIDRs: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
-    defaultchildprefixlength: dict[str, int] | None = Field(default=None, max_length=MAX_FAMILIES)
+    """The changes to a network (POST /v1/network): what is absent stays as it is."""
+
+    id: str = Field(description="the unique ID of the network to update")
+    name: str | None = Field(None, description=words.NAME + words.UNCHANGED)
+    description: str | None = Field(None, description=words.DESCRIPTION + words.UNCHANGED)
+    labels: dict[str, str] | None = Field(None, max_length=MAX_ITEMS, description=(
+        words.LABELS + " All of them" + words.UNCHANGED))
+    shared: bool | None = Field(None, description=(
+        words.SHARED + " (false is then a 400)" + words.UNCHANGED))
+    prefixes: list[str] | None = Field(None, max_length=MAX_ITEMS, description=(
+        words.PREFIXES + ": the new full list; absent or empty: unchanged. Removing one that "
+        "holds IPs or child networks is a 422; a child network's prefixes cannot change"))
+    destinationprefixes: list[str] | None = Field(None, max_length=MAX_ITEMS, description=(
+        words.DESTINATIONS + ": the new full list; absent or empty: unchanged"))
+    additionalAnnouncableCIDRs: list[str] | None = Field(None, max_length=MAX_ITEMS, description=(
+        words.ANNOUNCABLE + ": the new full list" + words.UNCHANGED
+        + "; removing entries needs ?force=true"))
+    defaultchildprefixlength: dict[str, int] | None = Field(
+        None, max_length=MAX_FAMILIES, description=words.CHILD_LENGTHS + words.UNCHANGED)
 
 
 class NetworkAllocate(Request):
-    partitionid: str = ""
-    projectid: str = ""
-    name: str = ""
-    description: str = ""
-    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
-    shared: bool = False
-    nat: bool = False
-    destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    length: dict[str, int] | None = Field(default=None, max_length=MAX_FAMILIES)
-    addressfamily: str = Field(default="", json_schema_extra=FAMILIES)
+    """A child network to carve from a partition's private super (POST /v1/network/allocate)."""
+
+    needs: ClassVar[tuple[str, ...]] = ("partitionid", "projectid")
+
+    partitionid: str = Field("", json_schema_extra=NOT_EMPTY, description=(
+        "the partition whose private super network the child is carved from"))
+    projectid: str = Field("", json_schema_extra=NOT_EMPTY,
+                           description="the project id the child network belongs to")
+    name: str = Field("", description=words.NAME)
+    description: str = Field("", description=words.DESCRIPTION)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS,
+                                   description=words.LABELS)
+    shared: bool = Field(False, description=words.SHARED)
+    nat: bool = Field(False, description=words.NAT)
+    destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS,
+                                           description=words.DESTINATIONS)
+    length: dict[str, int] | None = Field(None, max_length=MAX_FAMILIES,
+                                          description=words.CHILD_LENGTH)
+    addressfamily: str = Field("", json_schema_extra=FAMILIES, description=words.CHILD_FAMILY)
 
 
 class NetworkFind(Request):
-    id: str | None = None
-    name: str | None = None
-    partitionid: str | None = None
-    projectid: str | None = None
-    parentnetworkid: str | None = None
-    privatesuper: bool | None = None
-    underlay: bool | None = None
-    nat: bool | None = None
-    vrf: int | None = Field(default=None, ge=0, le=MAX_VRF_FILTER)
-    prefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS)
-    addressfamily: str = Field(default="", json_schema_extra=FAMILIES)
+    """Filters (POST /v1/network/find): absent ones match every network, given ones all must
+    match."""
+
+    id: str | None = Field(None, description="only the network with this id")
+    name: str | None = Field(None, description="only networks with exactly this name")
+    partitionid: str | None = Field(None, description="only networks of this partition")
+    projectid: str | None = Field(None, description="only networks of this project")
+    parentnetworkid: str | None = Field(None, description="only children of this network")
+    privatesuper: bool | None = Field(None, description=(
+        "only private super networks (true) or only the others (false)"))
+    underlay: bool | None = Field(None, description=(
+        "only underlay networks (true) or only the others (false)"))
+    nat: bool | None = Field(None, description="only networks with (true) or without (false) nat")
+    vrf: int | None = Field(None, ge=0, le=MAX_VRF_FILTER, description="only networks of this vrf")
+    prefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS,
+                                description="only networks holding all of these prefixes (CIDRs)")
+    destinationprefixes: list[str] = Field(default_factory=list, max_length=MAX_ITEMS, description=(
+        "only networks with all of these destination prefixes (CIDRs)"))
+    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_ITEMS,
+                                   description="only networks carrying all of these labels")
+    addressfamily: str = Field("", json_schema_extra=FAMILIES,
+                               description="only networks with a prefix of this addressfamily")
 
 
 class IPAllocate(Request):
-    networkid: str
-    projectid: str
-    name: str = ""
-    description: str = ""
-    type: str = Field(default="", json_schema_extra=IP_TYPES)
-    tags: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    machineid: str = ""
-    addressfamily: str = Field(default="", json_schema_extra=FAMILIES)
+    """An address to acquire (POST /v1/ip/allocate, /v1/ip/allocate/{ip})."""
+
+    networkid: str = Field(json_schema_extra=NOT_EMPTY,
+                           description="the network to acquire the address from")
+    projectid: str = Field(json_schema_extra=NOT_EMPTY,
+                           description="the project this ip address belongs to")
+    name: str = Field("", description=words.NAME)
+    description: str = Field("", description=words.DESCRIPTION)
+    type: str = Field("", json_schema_extra=IP_TYPES, description=(
+        words.IP_TYPE + "; empty: ephemeral"))
+    tags: list[str] = Field(default_factory=list, max_length=MAX_ITEMS, description=words.TAGS)
+    machineid: str = Field("", description=words.MACHINE)
+    addressfamily: str = Field("", json_schema_extra=FAMILIES, description=words.IP_FAMILY)
 
 
 class IPUpdate(Request):
-    ipaddress: str
-    name: str | None = None
-    description: str | None = None
-    type: str = Field(default="", json_schema_extra=IP_TYPES)
-    tags: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
+    """The changes to an IP (POST /v1/ip): what is absent stays as it is."""
+
+    ipaddress: str = Field(json_schema_extra=NOT_EMPTY,
+                           description="the address (ipv4 or ipv6) of the ip to update")
+    name: str | None = Field(None, description=words.NAME + words.UNCHANGED)
+    description: str | None = Field(None, description=words.DESCRIPTION + words.UNCHANGED)
+    type: str = Field("", json_schema_extra=IP_TYPES, description=(
+        words.IP_TYPE + "; static cannot become ephemeral again (400); empty: unchanged"))
+    tags: list[str] | None = Field(None, max_length=MAX_ITEMS, description=(
+        words.TAGS + ": all of them" + words.UNCHANGED))
 
 
 class IPFind(Request):
-    ipaddress: str | None = None
-    allocationuuid: str | None = None
-    name: str | None = None
-    networkid: str | None = None
-    projectid: str | None = None
-    type: str | None = None
-    tags: list[str] = Field(default_factory=list, max_length=MAX_ITEMS)
-    machineid: str | None = None
-    networkprefix: str | None = None
-    addressfamily: str = Field(default="", json_schema_extra=FAMILIES)
+    """Filters (POST /v1/ip/find): absent ones match every IP, given ones all must match."""
+
+    ipaddress: str | None = Field(None, description="only this address (ipv4 or ipv6)")
+    allocationuuid: str | None = Field(None, description="only the ip of this allocation")
+    name: str | None = Field(None, description="only ips with exactly this name")
+    networkid: str | None = Field(None, description="only ips of this network")
+    projectid: str | None = Field(None, description="only ips of this project")
+    type: str | None = Field(None, description="only ips of this type, ephemeral or static")
+    tags: list[str] = Field(default_factory=list, max_length=MAX_ITEMS,
+                            description="only ips carrying all of these tags")
+    machineid: str | None = Field(None, description="only ips associated with this machine")
+    networkprefix: str | None = Field(None, description=(
+        "only ips acquired from exactly this prefix of their network (a CIDR)"))
+    addressfamily: str = Field("", json_schema_extra=FAMILIES,
+                               description="only ips of this addressfamily")
 
 
-class NetworkUsage(BaseModel):
-    available_ips: int
-    available_prefixes: int
-    used_ips: int
-    used_prefixes: int
+class ResponseBody(BaseModel):
+    """Every field is always sent (null where it has no value), so every one is required."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
 
-class NetworkConsumption(BaseModel):
-    ipv4: NetworkUsage | None = None
-    ipv6: NetworkUsage | None = None
+class NetworkUsage(ResponseBody):
+    """go-ipam's figures, summed over the family's prefixes (SPEC 6)."""
+
+    available_ips: int = Field(description=(
+        "the total available IPs: the size of each prefix, capped at 2147483647 per prefix"))
+    available_prefixes: int = Field(description=(
+        "the total available 2 bit Prefixes: /30 (IPv4) or /126 (IPv6) blocks that still fit in "
+        "the free space, capped at 2147483647 per prefix"))
+    used_ips: int = Field(description="the total used IPs, reserved addresses included")
+    used_prefixes: int = Field(description="the total used Prefixes: child prefixes carved")
 
 
-class FamilyCapacity(BaseModel):
-    """Exact figures per family; big numbers are decimal strings."""
-
-    total_ips: str
-    acquired_ips: str
-    reserved_ips: str
-    child_prefixes: int
-    free_space: str
-    largest_free_prefix: str | None
-    free_prefix_count: int
-    free_prefixes: list[str]
-    child_prefix_length: int | None = None
-    free_child_prefixes: str | None = None
+class NetworkConsumption(ResponseBody):
+    ipv4: NetworkUsage | None = Field(None, description=(
+        "ip and prefix consumption in the ipv4 addressfamily; null without an IPv4 prefix"))
+    ipv6: NetworkUsage | None = Field(None, description=(
+        "ip and prefix consumption in the ipv6 addressfamily; null without an IPv6 prefix"))
 
 
-class NetworkCapacity(BaseModel):
-    ipv4: FamilyCapacity | None = None
-    ipv6: FamilyCapacity | None = None
+class FamilyCapacity(ResponseBody):
+    """Exact figures of one family, summed over its prefixes; big numbers are decimal strings."""
+
+    total_ips: str = Field(description="addresses in the family's prefixes" + words.BIG)
+    acquired_ips: str = Field(description="acquired addresses, reserved ones excluded" + words.BIG)
+    reserved_ips: str = Field(description=(
+        "reserved addresses: each prefix's first, and an IPv4 prefix's last" + words.BIG))
+    child_prefixes: int = Field(description="child prefixes carved from the family's prefixes")
+    free_space: str = Field(description=(
+        "free addresses: in no child prefix, neither acquired nor reserved" + words.BIG))
+    largest_free_prefix: str | None = Field(description=(
+        "the largest free block a child prefix can be carved from (a CIDR; prefixes holding "
+        "acquired IPs give no children); null when there is none"))
+    free_prefix_count: int = Field(description="how many such free blocks there are")
+    free_prefixes: list[str] = Field(description="the first 16 of those free blocks (CIDRs)")
+    child_prefix_length: int | None = Field(None, description=(
+        "the default child prefix length of the family (private super networks); else null"))
+    free_child_prefixes: str | None = Field(None, description=(
+        "how many more child prefixes of that length still fit" + words.BIG + "; else null"))
 
 
-class NetworkResponse(BaseModel):
-    id: str
-    name: str
-    description: str
-    partitionid: str
-    projectid: str
-    parentnetworkid: str
-    prefixes: list[str]
-    destinationprefixes: list[str]
-    additionalAnnouncableCIDRs: list[str]
-    defaultchildprefixlength: dict[str, int] | None
-    labels: dict[str, str]
-    privatesuper: bool
-    underlay: bool
-    nat: bool
-    shared: bool
-    vrf: int | None
-    vrfshared: bool
-    networktype: str
-    nattype: str
-    consumption: NetworkConsumption
-    usage: NetworkUsage
-    capacity: NetworkCapacity = Field(
-        description="exact, IPv6-friendly figures beside the go-ipam compatible consumption"
-    )
-    created: datetime
-    changed: datetime
+class NetworkCapacity(ResponseBody):
+    ipv4: FamilyCapacity | None = Field(None, description=(
+        "exact IPv4 figures; null without an IPv4 prefix"))
+    ipv6: FamilyCapacity | None = Field(None, description=(
+        "exact IPv6 figures; null without an IPv6 prefix"))
+
+
+class NetworkResponse(ResponseBody):
+    id: str = Field(description="the unique ID of this entity")
+    name: str = Field(description=words.NAME)
+    description: str = Field(description=words.DESCRIPTION)
+    partitionid: str = Field(description=words.PARTITION)
+    projectid: str = Field(description=words.NETWORK_PROJECT)
+    parentnetworkid: str = Field(description="the id of the parent network; empty unless a child")
+    prefixes: list[str] = Field(description=words.PREFIXES + "; a child's IPv4 first")
+    destinationprefixes: list[str] = Field(description=words.DESTINATIONS)
+    additionalAnnouncableCIDRs: list[str] = Field(description=words.ANNOUNCABLE)
+    defaultchildprefixlength: dict[str, int] | None = Field(description=(
+        "if privatesuper, the bitlen of child prefixes per addressfamily (IPv4, IPv6); else null"))
+    labels: dict[str, str] = Field(description=words.LABELS)
+    privatesuper: bool = Field(description=words.PRIVATE_SUPER)
+    underlay: bool = Field(description=words.UNDERLAY)
+    nat: bool = Field(description=words.NAT)
+    shared: bool = Field(description=words.SHARED)
+    vrf: int | None = Field(description="the vrf this network is associated with; null: none")
+    vrfshared: bool = Field(description=words.VRF_SHARED)
+    networktype: Literal["underlay", "super", "child", "child-shared", "external"] = Field(
+        description="apiv2 network type, derived: underlay, super (privatesuper), child or "
+                    "child-shared (allocated), else external")
+    nattype: Literal["ipv4-masq", "none"] = Field(
+        description="apiv2 nat type, derived: ipv4-masq with nat, else none")
+    consumption: NetworkConsumption = Field(description=(
+        "consumption of ips and prefixes in this network, go-ipam's figures per addressfamily"))
+    usage: NetworkUsage = Field(description=(
+        "usage of IPv4 ips and prefixes in this network (deprecated: consumption.ipv4, or zeros)"))
+    capacity: NetworkCapacity = Field(description=(
+        "exact, IPv6-friendly figures per addressfamily beside the go-ipam compatible consumption"))
+    created: datetime = Field(description=words.CREATED)
+    changed: datetime = Field(description=words.CHANGED)
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> NetworkResponse:
@@ -249,17 +329,18 @@ class NetworkResponse(BaseModel):
         ))
 
 
-class IPResponse(BaseModel):
-    ipaddress: str
-    allocationuuid: str
-    networkid: str
-    projectid: str
-    name: str
-    description: str
-    type: str
-    tags: list[str]
-    created: datetime
-    changed: datetime
+class IPResponse(ResponseBody):
+    ipaddress: str = Field(description=(
+        "the address (ipv4 or ipv6) of this ip, in canonical form (2001:db8::1)"))
+    allocationuuid: str = Field(description=words.ALLOCATION)
+    networkid: str = Field(description="the network this ip address belongs to")
+    projectid: str = Field(description="the project this ip address belongs to")
+    name: str = Field(description=words.NAME)
+    description: str = Field(description=words.DESCRIPTION)
+    type: Literal["ephemeral", "static"] = Field(description=words.IP_TYPE)
+    tags: list[str] = Field(description=words.TAGS)
+    created: datetime = Field(description=words.CREATED)
+    changed: datetime = Field(description=words.CHANGED)
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> IPResponse:
@@ -271,19 +352,23 @@ class IPResponse(BaseModel):
         )
 
 
-class HTTPErrorResponse(BaseModel):
-    statuscode: int
-    message: str
+class HTTPErrorResponse(ResponseBody):
+    """metal-api's error body (httperrors.HTTPErrorResponse)."""
+
+    statuscode: int = Field(description="http status code")
+    message: str = Field(description="error message")
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": HTTPErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422)
-}
+def refusals(operation_id: str) -> dict[int | str, dict[str, Any]]:
+    """The error responses an operation declares: each status it can answer, and why."""
+    reasons = {**words.AUTHENTICATED, **words.REFUSALS[operation_id]}
+    return {status: {"model": HTTPErrorResponse, "description": reasons[status]}
+            for status in sorted(reasons)}
 
 
-class HealthResponse(BaseModel):
-    status: str
-    message: str
+class HealthResponse(ResponseBody):
+    status: str = Field(description="healthy when the store answers")
+    message: str = Field(description="what was checked")
 
 
 def reply(body: BaseModel | list[Any], status_code: int = 200) -> Response:
@@ -301,23 +386,3 @@ def reply(body: BaseModel | list[Any], status_code: int = 200) -> Response:
 
 
 _LIST_ADAPTER: TypeAdapter[list[Any]] = TypeAdapter(list[Any])
-
-
-class HistoryEvent(BaseModel):
-    """One event as an auditor reads it."""
-
-    position: int = Field(description="position in the event log (notification id)")
-    network: str = Field(description="id of the network the event belongs to")
-    aggregate_id: str
-    version: int = Field(description="the network's version after this event")
-    time: datetime
-    type: str = Field(description="event type, e.g. IPAcquired")
-    actor: str
-    request_id: str
-    reason: str | None
-    facts: dict[str, Any] = Field(description="the event's facts as recorded")
-
-
-class HistoryResponse(BaseModel):
-    events: list[HistoryEvent]
-    next: int | None = Field(description="cursor for the next page, null on the last page")

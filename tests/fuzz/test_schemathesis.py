@@ -136,7 +136,7 @@ _ABSENT = object()
 NEEDED = frozenset({"id", "networkid", "ipaddress", "prefixes", "projectid", "partitionid"})
 
 
-def _sometimes_known(values: Any, *, ip_ids: bool = False,
+def _sometimes_known(values: Any, *,
                      declared: frozenset[str] = frozenset()) -> st.SearchStrategy[Any]:
     """`values` with each field that `Known` has values for swapped for one, or not; a
     `declared` field of that kind that `values` lacks added, or not."""
@@ -145,7 +145,7 @@ def _sometimes_known(values: Any, *, ip_ids: bool = False,
     fields = {}
     # known values first: Hypothesis leans to the first branch, and starts from it
     for name, value in values.items():
-        known = KNOWN.values_for("ip" if ip_ids and name == "id" else name)
+        known = KNOWN.values_for(name)
         fields[name] = st.just(value) if known is None else st.one_of(known, st.just(value))
     for name in sorted(declared - values.keys()):
         known = KNOWN.values_for(name)
@@ -160,9 +160,8 @@ def _sometimes_known(values: Any, *, ip_ids: bool = False,
 # it valid, and the check that it was refused would then be wrong.
 @valid.hook
 def flatmap_path_parameters(context: Any, path_parameters: Any) -> st.SearchStrategy[Any]:
-    # `/v1/ip/free/{id}` and `/v1/ip/{id}` name an address
-    ip_ids = context.operation is not None and context.operation.path.startswith("/v1/ip/")
-    return _sometimes_known(path_parameters, ip_ids=ip_ids)
+    # an address in a path is `{ip}`, a network id `{id}`
+    return _sometimes_known(path_parameters)
 
 
 @valid.hook
