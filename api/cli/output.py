@@ -4,6 +4,14 @@ YAML or JSON.
 Tables go to standard output with colour only on a terminal (Rich honours `NO_COLOR` and
 `FORCE_COLOR`); YAML and JSON are the server's documents, unchanged but for the order of a
 network's keys in YAML, which follows the seed's layout.
+
+A table fits the terminal without cutting a value (see `api.cli.tables`): optional columns are
+dropped in this order (first dropped first; standard error names them), then cells wrap; `-o wide`
+shows every column. docs/cli-tables.md describes every column.
+
+- network list: NAT, SHARED, IPS (with its `!`), NAME, PARTITION, PROJECT; ID, PREFIXES stay.
+- ip list: TAGS, DESCRIPTION, NAME, TYPE, PROJECT; IP, NETWORK stay.
+- history network, ip, prefix: WHAT; POSITION, TIME, NETWORK, TYPE, ACTOR, REASON stay.
 """
 
 from __future__ import annotations
@@ -22,6 +30,22 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from api.cli.tables import (
+    Cell,
+    Column,
+    Layout,
+    listed,
+    phrases,
+    plain,
+    prose,
+    stacked,
+    whole,
+    words,
+)
+from api.cli.tables import visible as visible  # re-exported: client messages escape the same way
+from api.cli.usage import ip_usage, prefix_warning, usage_lines
 
 
 class Format(StrEnum):
@@ -33,7 +57,7 @@ class Format(StrEnum):
 
 Output = Annotated[Format, typer.Option(
     "-o", "--output-format", envvar="IPAM_OUTPUT", case_sensitive=False,
-    help="table, wide (more columns), yaml or json")]
+    help="table, wide (every column), yaml or json")]
 
 # a network's keys in the order of the seed's `describe` (the rest after them, as the API sends them)
 NETWORK_KEYS = (
@@ -41,8 +65,28 @@ NETWORK_KEYS = (
     "consumption", "privatesuper", "destinationprefixes", "additionalAnnouncableCIDRs", "vrfshared",
     "underlay", "nat", "shared", "labels", "defaultchildprefixlength",
 )
-FAMILIES = (("ipv4", "IPv4"), ("ipv6", "IPv6"))
-DOT, FULL = "●", "!"
+
+# the columns of each table and the drop order of its optional ones (docs/cli-tables.md)
+NETWORK_COLUMNS = (Column("ID"), prose("NAME"), Column("PROJECT"), Column("PARTITION"),
+                   Column("NAT"), Column("SHARED"), Column("PREFIXES", fold_to=0), Column(""), Column("IPS"))
+NETWORK_DROPS = (("NAT",), ("SHARED",), ("IPS", ""), ("NAME",), ("PARTITION",), ("PROJECT",))
+NETWORK_WIDE = (Column("ID"), prose("DESCRIPTION"), prose("NAME"),
+                Column("PROJECT"), Column("PARTITION"), Column("NAT"), Column("SHARED"),
+                Column("PREFIXES"), prose("USAGE"), Column("PRIVATESUPER"),
+                Column("ANNOTATIONS"))
+IP_COLUMNS = (Column("IP"), prose("DESCRIPTION"), prose("NAME"),
+              Column("NETWORK"), Column("PROJECT"), Column("TYPE"), Column("TAGS"))
+IP_DROPS = (("TAGS",), ("DESCRIPTION",), ("NAME",), ("TYPE",), ("PROJECT",))
+IP_WIDE = (IP_COLUMNS[0], Column("ALLOCATION UUID"), *IP_COLUMNS[1:])
+HISTORY_DROPS = (("WHAT",),)
+HISTORY_WIDE = (Column("POSITION"), Column("TIME"), Column("NETWORK"), Column("VERSION"),
+                Column("TYPE"), Column("ACTOR"), Column("REQUEST ID"), prose("REASON"),
+                prose("FACTS"))
+
+
+def history_columns(network_column: bool) -> tuple[Column, ...]:
+    return (Column("POSITION"), Column("TIME"), *([Column("NETWORK")] if network_column else []),
+            Column("TYPE"), Column("ACTOR"), prose("WHAT"), prose("REASON"))
 
 
 def console() -> Console:
@@ -54,27 +98,38 @@ def console() -> Console:
     return out
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def visible(text: str) -> str:
-    """Control characters shown escaped (`\\x1b`, `\\r`, `\\n`): a value someone chose must not
-    move the cursor, clear the screen or start a fake table line in an admin's terminal."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-
-
 def data(text: str) -> str:
-    """A value as a table cell shows it: control characters escaped, never read as markup."""
+    """A value inside Rich markup (a Rich table's cell, a message): control characters escaped,
+    never read as markup."""
     return escape(visible(text))
 
 
 def print_table(table: Table) -> None:
-    """A table on standard output, without the padding Rich leaves at the ends of lines."""
+    """A Rich table on standard output, never cut: on a terminal too narrow for it the lines run
+    past the edge; without the padding Rich leaves at the ends of lines."""
     out = console()
+    out.width = max(out.width, out.measure(table).maximum)
     with out.capture() as captured:
         out.print(table)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
     sys.stdout.flush()
+
+
+def print_layout(layout: Layout) -> None:
+    """A table fitted to the terminal (whole rows when standard output is not one); the columns
+    dropped to fit are named on standard error."""
+    out = console()
+    rendered = layout.render(out.width if out.is_terminal else None)
+    if out.is_terminal:
+        out.print(rendered.styled(), soft_wrap=True)
+    else:  # no styles to render: the plain lines, fast for a long history
+        sys.stdout.write("".join(line + "\n" for line in rendered.plain))
+        sys.stdout.flush()
+    hidden = [header for header in rendered.hidden if header]
+    if hidden:
+        Console(stderr=True, highlight=False, emoji=False).print(
+            Text(f"({', '.join(hidden)} hidden to fit {out.width} columns: -o wide shows every "
+                 "column)", style="dim"), soft_wrap=True)
 
 
 def emit(document: Any, fmt: Format) -> None:
@@ -107,58 +162,7 @@ def new_table(headers: Sequence[str]) -> Table:
     return table
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return data(str(value))
-
-
 # networks -----------------------------------------------------------------------------------------
-
-def _ratio(used: int, available: int) -> float:
-    if available <= 0:
-        return 1.0 if used > 0 else 0.0
-    return used / available
-
-
-def _colour(ratio: float) -> str:
-    return "red" if ratio >= 0.9 else "yellow" if ratio >= 0.7 else "green"
-
-
-def _usages(network: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
-    consumption = network.get("consumption") or {}
-    return [(label, consumption[key]) for key, label in FAMILIES if consumption.get(key)]
-
-
-def ip_usage(network: dict[str, Any]) -> str:
-    """Per family `used/available`, after a dot coloured by the fullest family."""
-    usages = _usages(network)
-    if not usages:
-        return ""
-    fullest = max(_ratio(u["used_ips"], u["available_ips"]) for _, u in usages)
-    figures = "  ".join(f"{label} {u['used_ips']}/{u['available_ips']}" for label, u in usages)
-    return f"[{_colour(fullest)}]{DOT}[/] {figures}"
-
-
-def prefix_warning(network: dict[str, Any]) -> str:
-    """`!` when a family's child prefixes are at least 90% used (as metalctl marks it)."""
-    for _, usage in _usages(network):
-        if usage["available_prefixes"] > 0 and \
-                _ratio(usage["used_prefixes"], usage["available_prefixes"]) >= 0.9:
-            return f"[red]{FULL}[/]"
-    return ""
-
-
-def full_usage(network: dict[str, Any]) -> str:
-    lines = []
-    for label, usage in _usages(network):
-        lines.append(f"{label} IPs:      {usage['used_ips']}/{usage['available_ips']}")
-        if usage["available_prefixes"] > 0 or usage["used_prefixes"] > 0:
-            lines.append(f"{label} Prefixes: {usage['used_prefixes']}/{usage['available_prefixes']}")
-    return "\n".join(lines)
-
 
 def network_tree(networks: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any], str]]:
     """(glyph, network, continuation) rows: each parent followed by its children in the list,
@@ -183,30 +187,21 @@ def network_tree(networks: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str
     return rows
 
 
-def network_table(networks: Iterable[dict[str, Any]], wide: bool) -> Table:
-    if wide:
-        table = new_table(["ID", "Description", "Name", "Project", "Partition", "Nat", "Shared",
-                        "Prefixes", "Usage", "PrivateSuper", "Annotations"])
-    else:
-        table = new_table(["ID", "Name", "Project", "Partition", "Nat", "Shared", "Prefixes", "",
-                        "IPs"])
+def network_table(networks: Iterable[dict[str, Any]], wide: bool) -> Layout:
+    table = Layout(NETWORK_WIDE) if wide else Layout(NETWORK_COLUMNS, NETWORK_DROPS)
     for glyph, n, continuation in network_tree(networks):
+        ident = whole(glyph + plain(n.get("id")), fill=continuation)
         prefixes = n.get("prefixes") or []
         if wide:
-            usage = full_usage(n)
-            labels = "\n".join(visible(f"{k}={v}") for k, v in sorted((n.get("labels") or {}).items()))
-            lines = max(1, len(prefixes), usage.count("\n") + 1, labels.count("\n") + 1)
-            ident = glyph + _text(n.get("id")) + f"\n{continuation}" * (lines - 1)
-            table.add_row(ident, _text(n.get("description")), _text(n.get("name")),
-                          _text(n.get("projectid")), _text(n.get("partitionid")),
-                          _text(n.get("nat")), _text(n.get("shared")),
-                          escape("\n".join(map(visible, prefixes))), escape(usage),
-                          _text(n.get("privatesuper")), escape(labels))
+            labels = [f"{k}={v}" for k, v in sorted((n.get("labels") or {}).items())]
+            table.add_row(ident, words(n.get("description")), words(n.get("name")),
+                          whole(n.get("projectid")), whole(n.get("partitionid")),
+                          whole(n.get("nat")), whole(n.get("shared")), stacked(prefixes),
+                          phrases(usage_lines(n)), whole(n.get("privatesuper")), stacked(labels))
         else:
-            table.add_row(glyph + _text(n.get("id")), _text(n.get("name")),
-                          _text(n.get("projectid")), _text(n.get("partitionid")),
-                          _text(n.get("nat")), _text(n.get("shared")), data(",".join(prefixes)),
-                          prefix_warning(n), ip_usage(n))
+            table.add_row(ident, words(n.get("name")), whole(n.get("projectid")),
+                          whole(n.get("partitionid")), whole(n.get("nat")), whole(n.get("shared")),
+                          listed(prefixes), prefix_warning(n), ip_usage(n))
     return table
 
 
@@ -219,7 +214,7 @@ def show_networks(networks: list[dict[str, Any]] | dict[str, Any], fmt: Format) 
             emit([ordered_network(n) for n in networks] if fmt is Format.yaml else networks, fmt)
         return
     rows = [networks] if isinstance(networks, dict) else networks
-    print_table(network_table(rows, wide=fmt is Format.wide))
+    print_layout(network_table(rows, wide=fmt is Format.wide))
 
 
 # IPs ----------------------------------------------------------------------------------------------
@@ -233,39 +228,29 @@ def _address_key(ip: dict[str, Any]) -> tuple[int, int, str]:
     return (address.version, int(address), text)
 
 
-def ip_table(ips: Iterable[dict[str, Any]], wide: bool) -> Table:
-    if wide:
-        table = new_table(["IP", "Allocation UUID", "Description", "Name", "Network", "Project",
-                        "Type", "Tags"])
-    else:
-        table = new_table(["IP", "Description", "Name", "Network", "Project", "Type", "Tags"])
+def ip_table(ips: Iterable[dict[str, Any]], wide: bool) -> Layout:
+    table = Layout(IP_WIDE) if wide else Layout(IP_COLUMNS, IP_DROPS)
     for ip in sorted(ips, key=_address_key):
-        tags = "\n".join(visible(tag) for tag in ip.get("tags") or [])
+        cells = [whole(ip.get("ipaddress")), words(ip.get("description")), words(ip.get("name")),
+                 whole(ip.get("networkid")), whole(ip.get("projectid")), whole(ip.get("type")),
+                 stacked(ip.get("tags") or [])]
         if wide:
-            table.add_row(_text(ip.get("ipaddress")), _text(ip.get("allocationuuid")),
-                          _text(ip.get("description")), _text(ip.get("name")),
-                          _text(ip.get("networkid")), _text(ip.get("projectid")),
-                          _text(ip.get("type")), escape(tags))
-        else:
-            table.add_row(_text(ip.get("ipaddress")), _text(_truncate(ip.get("description"))),
-                          _text(_truncate(ip.get("name"))), _text(ip.get("networkid")),
-                          _text(ip.get("projectid")), _text(ip.get("type")), escape(tags))
+            cells.insert(1, whole(ip.get("allocationuuid")))
+        table.add_row(*cells)
     return table
-
-
-def _truncate(value: Any, length: int = 30) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def show_ips(ips: list[dict[str, Any]] | dict[str, Any], fmt: Format) -> None:
     if fmt in (Format.yaml, Format.json):
         emit(ips, fmt)
         return
-    print_table(ip_table([ips] if isinstance(ips, dict) else ips, wide=fmt is Format.wide))
+    print_layout(ip_table([ips] if isinstance(ips, dict) else ips, wide=fmt is Format.wide))
 
 
 # history ------------------------------------------------------------------------------------------
+
+_SPACE = re.compile(r"\s")
+
 
 @functools.cache
 def summary_keys() -> dict[str, tuple[str, ...]]:
@@ -288,7 +273,7 @@ def summary_keys() -> dict[str, tuple[str, ...]]:
     }
 
 
-def summary(event_type: str, facts: dict[str, Any]) -> str:
+def summary_parts(event_type: str, facts: dict[str, Any]) -> list[str]:
     """`key=value` for the facts that say what happened; empty and null ones left out."""
     keys = summary_keys().get(event_type) or tuple(facts)
     parts = []
@@ -301,32 +286,37 @@ def summary(event_type: str, facts: dict[str, Any]) -> str:
         elif isinstance(value, dict):
             value = ",".join(f"{k}:{v}" for k, v in value.items())
         text = str(value)
-        parts.append(f"{key}={json.dumps(text, ensure_ascii=False) if not text or any(c.isspace() for c in text) else text}")
-    return " ".join(parts)
+        parts.append(f"{key}={json.dumps(text, ensure_ascii=False) if not text or _SPACE.search(text) else text}")
+    return parts
 
 
-def history_table(events: Iterable[dict[str, Any]], wide: bool, network_column: bool) -> Table:
-    headers = ["Position", "Time"] + (["Network"] if network_column else []) + \
-        ["Type", "Actor", "What", "Reason"]
-    if wide:
-        headers = ["Position", "Time", "Network", "Version", "Type", "Actor", "Request ID",
-                   "Reason", "Facts"]
-    table = new_table(headers)
+def _facts(facts: dict[str, Any]) -> Cell:
+    """The facts as JSON (keys sorted), wrapping only between two of them."""
+    pairs = [f"{json.dumps(k, ensure_ascii=False)}: {json.dumps(v, sort_keys=True, ensure_ascii=False)}"
+             for k, v in sorted(facts.items())]
+    if not pairs:
+        return whole("{}")
+    pairs[0] = "{" + pairs[0]
+    pairs[-1] += "}"
+    return listed(pairs, ", ")
+
+
+def history_table(events: Iterable[dict[str, Any]], wide: bool, network_column: bool) -> Layout:
+    table = Layout(HISTORY_WIDE) if wide else Layout(history_columns(network_column), HISTORY_DROPS)
     for event in events:
-        time = str(event.get("time", "")).replace("T", " ")
+        time = words(str(event.get("time", "")).replace("T", " "))  # date and clock may part
         if wide:
-            facts = json.dumps(event.get("facts") or {}, sort_keys=True, ensure_ascii=False)
-            table.add_row(_text(event.get("position")), _text(time), _text(event.get("network")),
-                          _text(event.get("version")), _text(event.get("type")),
-                          _text(event.get("actor")), _text(event.get("request_id")),
-                          _text(event.get("reason")), data(facts))
+            table.add_row(whole(event.get("position")), time, whole(event.get("network")),
+                          whole(event.get("version")), whole(event.get("type")),
+                          whole(event.get("actor")), whole(event.get("request_id")),
+                          words(event.get("reason")), _facts(event.get("facts") or {}))
         else:
-            cells = [_text(event.get("position")), _text(time)]
+            cells = [whole(event.get("position")), time]
             if network_column:
-                cells.append(_text(event.get("network")))
-            cells += [_text(event.get("type")), _text(event.get("actor")),
-                      data(summary(str(event.get("type")), event.get("facts") or {})),
-                      _text(event.get("reason"))]
+                cells.append(whole(event.get("network")))
+            cells += [whole(event.get("type")), whole(event.get("actor")),
+                      listed(summary_parts(str(event.get("type")), event.get("facts") or {}), " "),
+                      words(event.get("reason"))]
             table.add_row(*cells)
     return table
 
@@ -335,4 +325,4 @@ def show_history(events: list[dict[str, Any]], fmt: Format, network_column: bool
     if fmt in (Format.yaml, Format.json):
         emit(events, fmt)
         return
-    print_table(history_table(events, wide=fmt is Format.wide, network_column=network_column))
+    print_layout(history_table(events, wide=fmt is Format.wide, network_column=network_column))

@@ -224,7 +224,7 @@ def test_list_draws_children_under_their_parent_with_metalctl_columns(cli: Cli, 
     child = rows[1 + 1 + children.index(first["id"])]
     assert child[1:7] == [first["name"], project, partition, "false", "false",
                           "10.7.0.0/24,2001:db8:7::/64"]
-    assert child[7:] == ["● IPv4 2/256", "IPv6 1/2147483647"]
+    assert child[7:] == ["● IPv4 2/256", "IPv6 1/18446744073709551616"]  # exact, as `capacity`
 
 
 def test_wide_shows_description_usage_per_family_private_super_and_labels(cli: Cli, tmp_path: Path) -> None:
@@ -236,10 +236,15 @@ def test_wide_shows_description_usage_per_family_private_super_and_labels(cli: C
     assert lines[0].split() == ["ID", "DESCRIPTION", "NAME", "PROJECT", "PARTITION", "NAT", "SHARED",
                                 "PREFIXES", "USAGE", "PRIVATESUPER", "ANNOTATIONS"]
     assert lines[1].split() == [parent["id"], "the", "super", "super", partition, "false", "false",
-                                "10.8.0.0/16", "IPv4", "IPs:", "2/65536", "true", "a=1"]
-    assert "IPv4 Prefixes: 0/16384" in lines[2] and "b=2" in lines[2]
+                                "10.8.0.0/16", "IPv4", "IPs:", "2", "used", "of", "65536", "(0",
+                                "acquired,", "2", "reserved)", "true", "a=1"]
+    # every figure labelled, and the same as `capacity` (not go-ipam's 0/16384 prefixes)
+    assert "IPv4 children: 0 allocated, 256 more /24 fit" in lines[2] and "b=2" in lines[2]
     assert lines[2].split()[0] == "2001:db8:8::/56"  # a lone network: no tree line
-    assert any("IPv6 IPs:      1/2147483647" in line for line in lines)
+    v6 = cli.json("network", "describe", parent["id"])["capacity"]["ipv6"]
+    assert v6["total_ips"] == str(2 ** 72) and v6["free_child_prefixes"] == "256"
+    assert any(f"IPv6 IPs: 1 used of {2 ** 72} (0 acquired, 1 reserved)" in line for line in lines)
+    assert any("IPv6 children: 0 allocated, 256 more /64 fit" in line for line in lines)
 
 
 def test_usage_symbol_is_coloured_by_the_fullest_family(cli: Cli) -> None:

@@ -67,7 +67,7 @@ def test_seed_walkthrough_works_as_written_with_ipam(db_url: str, tmp_path: Path
         assert (name, project, partition, nat, shared) == (
             "my-node-network", SEED_PROJECT, "mini-lab", "false", "false")
         assert prefixes == "10.0.0.0/22,2001:db8:0:10::/96"
-        assert usage == ["●", "IPv4", "2/1024", "IPv6", "1/2147483647"]
+        assert usage == ["●", "IPv4", "2/1024", "IPv6", "1/4294967296"]  # exact: a /96, as `capacity`
 
         described = run(f"ipam network describe {network_id}", tmp_path, live)
         assert described.returncode == 0, described.stderr
