@@ -14,15 +14,24 @@ from api.cli.client import DEFAULT_API_URL
 
 
 def _fetch(ctx: typer.Context, path: str) -> list[dict[str, Any]]:
+    """The list a GET answers, or nothing. With the standard library's HTTP client: a shell
+    waits for completion, and httpx takes longer to import than the request takes."""
+    import json
+    import urllib.error
+    import urllib.request
+
     url = ctx.params.get("api_url") or os.environ.get("IPAM_API_URL") or DEFAULT_API_URL
     token = ctx.params.get("token") or os.environ.get("IPAM_TOKEN")
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    import httpx  # only a completion that asks the server needs it
-
+    headers = {"Accept": "application/json", "User-Agent": "ipam-cli"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if not str(url).startswith(("http://", "https://")):
+        return []
+    request = urllib.request.Request(str(url).rstrip("/") + path, headers=headers)
     try:
-        response = httpx.get(str(url).rstrip("/") + path, headers=headers, timeout=2.0)
-        body = response.json() if response.is_success else []
-    except (httpx.HTTPError, ValueError):
+        with urllib.request.urlopen(request, timeout=2.0) as response:  # noqa: S310 (http(s) only)
+            body = json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError):
         return []
     return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
 

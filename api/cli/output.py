@@ -26,7 +26,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -137,6 +136,8 @@ def emit(document: Any, fmt: Format) -> None:
     if fmt is Format.json:
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
+        import yaml  # only YAML output needs it
+
         sys.stdout.write(yaml.safe_dump(document, sort_keys=False, allow_unicode=True,
                                         default_flow_style=False, width=1_000_000))
     sys.stdout.flush()
