@@ -158,11 +158,15 @@ class Rendered:
 
     @property
     def plain(self) -> list[str]:
-        return [joined(line) for line in self.lines]
+        """The lines without styles, and without the padding of an empty last cell."""
+        return [joined(line).rstrip(" ") for line in self.lines]
 
     def styled(self) -> Text:
         """The lines as one Rich text, for a terminal."""
-        return Text("\n").join(Text.assemble(*line) for line in self.lines)
+        texts = [Text.assemble(*line) for line in self.lines]
+        for text in texts:
+            text.rstrip()
+        return Text("\n").join(texts)
 
 
 def _total(widths: Sequence[int]) -> int:

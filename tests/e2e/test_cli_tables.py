@@ -197,3 +197,13 @@ def test_a_pipe_gets_whole_rows_whatever_the_columns(lab: Lab) -> None:
     assert out.exit_code == 0 and out.stderr == ""
     row = next(line for line in out.stdout.splitlines() if WEB_ADDRESS in line)
     assert "the web tier's front door, serving both address families" in row and OTHER in row
+
+
+def test_no_line_ends_in_padding(lab: Lab) -> None:
+    """An empty last cell leaves no trailing spaces (copying a line copies only what it shows)."""
+    cli = Cli(lab.url, lab.token)
+    for args in (("network", "list"), ("network", "list", "-o", "wide"), ("network", "ip", "list"),
+                 ("network", "ip", "list", "-o", "wide")):
+        out = cli(*args)
+        assert out.exit_code == 0, out.stderr
+        assert [line for line in out.stdout.splitlines() if line != line.rstrip()] == [], args
