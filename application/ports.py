@@ -43,6 +43,20 @@ class IPFilter:
     address_family: str | None = None
 
 
+MAX_IP_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class IPPage:
+    """One page of a network's IPs in numeric address order (IPv4 before IPv6): `next` is the
+    page's last address when more follow (ask again with `after=next`), else None; `total` is
+    how many IPs of the network the caller may see, over all pages."""
+
+    ips: list[dict[str, Any]]
+    next: str | None
+    total: int
+
+
 class ReadModel(Protocol):
     """Projections of the event log that answer queries."""
 
@@ -56,6 +70,12 @@ class ReadModel(Protocol):
     def get_ip(self, address: str) -> dict[str, Any] | None: ...
 
     def find_ips(self, flt: IPFilter) -> list[dict[str, Any]]: ...
+
+    def ip_page(self, network_id: str, *, projects: frozenset[str] | None, after: str | None,
+                limit: int) -> IPPage:
+        """At most `limit` IPs of the network in address order, those of `projects` only
+        (every project when None), beginning after the address `after` (a valid address,
+        held or not); reads only the page's rows and a count, never every IP."""
 
 
 @dataclass(frozen=True)

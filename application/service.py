@@ -8,8 +8,9 @@ from typing import Any
 from application.access import Principal, visible_network
 from application.ips import IPCommands
 from application.networks import NetworkCommands
-from application.ports import IPFilter, NetworkFilter
-from domain.errors import NetworkNotFoundError
+from application.ports import MAX_IP_PAGE, IPFilter, IPPage, NetworkFilter
+from domain.addressing import parse_address
+from domain.errors import InvalidRequestError, NetworkNotFoundError
 
 
 class IpamApplication(NetworkCommands, IPCommands):
@@ -43,3 +44,26 @@ class IpamApplication(NetworkCommands, IPCommands):
         if principal is None or principal.projects is None:
             return found
         return [d for d in found if principal.sees_ip(d["project_id"])]
+
+    def ip_page(self, network_id: str, *, principal: Principal | None, after: str | None = None,
+                limit: int = 100) -> IPPage:
+        """A page of the network's IPs in numeric address order (IPv4 before IPv6), the first
+        `limit` after the address `after`, with the IPs the principal may see as `list_ips`
+        scopes them (a principal bound to projects: its projects' IPs) and their total.
+
+        Raises InvalidRequestError (400) when `limit` is outside 1..1000 or `after` is not an
+        address; NetworkNotFoundError (404) when the network does not exist, or the principal
+        may not see it and holds none of its IPs (it knows of a network it took IPs from: a
+        project's IPs in another project's shared network)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_IP_PAGE:
+            raise InvalidRequestError(f"limit must be between 1 and {MAX_IP_PAGE}, not {limit!r}")
+        start = str(parse_address(after)) if after is not None else None
+        read = self._read()
+        document = read.get_network(network_id)
+        if document is None:
+            raise NetworkNotFoundError(f'network with id "{network_id}" not found')
+        projects = principal.projects if principal is not None else None
+        page = read.ip_page(network_id, projects=projects, after=start, limit=limit)
+        if page.total == 0:
+            visible_network(principal, document, network_id)
+        return page

@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateIndex
 
-from application.ports import IPFilter, NetworkFilter
+from application.ports import IPFilter, IPPage, NetworkFilter
 from application.views import network_document
 from domain.network import MACHINE_TAG
 from infrastructure.following import Projector
-from infrastructure.projection import NetworkState, decode_ip
+from infrastructure.projection import NetworkState, decode_ip, ip_sort_key
 from infrastructure.tables import ReadModelTables, read_model_tables
+
+log = logging.getLogger(__name__)
+
+
+def add_missing_indexes(projector: Projector) -> None:
+    """Build the indexes the live slot's tables lack: tables are created once, with the
+    indexes declared then, so a store created by an earlier release lacks those declared
+    since. The spare slot gets them from its next rebuild, which builds every index when it
+    finishes (and drops them while it fills the slot)."""
+    engine = projector.engine
+    for table in projector.projection.tables(projector.live_slot()):
+        present = {index["name"] for index in inspect(engine).get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name in present:
+                continue
+            log.info("building index %s of %s", index.name, table.name)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
+            except DBAPIError:
+                # another process opening the store built it first (on PostgreSQL the loser
+                # of that race fails on the catalog's unique index despite IF NOT EXISTS)
+                if index.name not in {i["name"] for i in inspect(engine).get_indexes(table.name)}:
+                    raise
 
 
 def _document(row: Any) -> dict[str, Any]:
@@ -35,6 +62,7 @@ class SqlReadModel:
     def __init__(self, projector: Projector) -> None:
         self.projector = projector
         self.engine = projector.engine
+        add_missing_indexes(projector)
 
     def catch_up(self) -> None:
         self.projector.catch_up()
@@ -93,3 +121,25 @@ class SqlReadModel:
             wanted = set(flt.tags)
             documents = [d for d in documents if wanted <= set(d["tags"])]
         return documents
+
+    def ip_page(self, network_id: str, *, projects: frozenset[str] | None, after: str | None,
+                limit: int) -> IPPage:
+        # Keyset paging on the index (network_id, sort_key): the sort key is the address's
+        # version and its integer in 32 hex digits, of one width, so text order is numeric
+        # order (0-9 before a-f in every collation, as in ASCII). One row past the page tells
+        # whether another page follows.
+        ips = self._tables.ips
+        scope = [ips.c.network_id == network_id]
+        if projects is not None:
+            scope.append(ips.c.project_id.in_(sorted(projects)))
+        query = select(ips.c.address, ips.c.document).where(*scope)
+        if after is not None:
+            query = query.where(ips.c.sort_key > ip_sort_key(after))
+        query = query.order_by(ips.c.sort_key).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            total = conn.execute(select(func.count()).select_from(ips).where(*scope)).scalar_one()
+        shown = rows[:limit]
+        more = len(rows) > limit
+        return IPPage(ips=[decode_ip(row.document) for row in shown],
+                      next=shown[-1].address if more else None, total=int(total))

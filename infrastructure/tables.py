@@ -105,6 +105,10 @@ def read_model_tables(slot: str) -> ReadModelTables:
         Column("machine_id", Text, nullable=False),
         Column("document", Text, nullable=False),  # JSON: the IP's public state
         Index(f"ipam_ips_{slot}_network_idx", "network_id", "sort_key"),
+        # a network's IPs of one project in address order: the pages and count of a principal
+        # bound to projects (new after 0.2.0: `readmodel.add_missing_indexes` builds it in the
+        # live slot of an older store)
+        Index(f"ipam_ips_{slot}_network_project_idx", "network_id", "project_id", "sort_key"),
         Index(f"ipam_ips_{slot}_project_idx", "project_id"),
         Index(f"ipam_ips_{slot}_allocation_idx", "allocation_uuid"),
         Index(f"ipam_ips_{slot}_sort_idx", "sort_key"),

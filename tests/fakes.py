@@ -24,6 +24,7 @@ from application.ports import (
     HistoryQuery,
     IdempotencyRecord,
     IPFilter,
+    IPPage,
     NetworkFilter,
 )
 from application.service import IpamApplication
@@ -154,6 +155,19 @@ class MemoryReadModel:
                 continue
             found.append(doc)
         return found
+
+    def ip_page(self, network_id: str, *, projects: frozenset[str] | None, after: str | None,
+                limit: int) -> IPPage:
+        held = sorted(
+            ((ip_sort_key(address), doc) for address, doc in self.batch.ips.items()
+             if doc is not None and doc["network_id"] == network_id
+             and (projects is None or doc["project_id"] in projects)),
+            key=lambda pair: pair[0],
+        )
+        rest = [doc for key, doc in held if after is None or key > ip_sort_key(after)]
+        shown = rest[:limit]
+        more = len(rest) > limit
+        return IPPage(ips=shown, next=shown[-1]["address"] if more else None, total=len(held))
 
 
 class MemoryHistory:
