@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import auth, docs, errors, hardening, history, ips, logs, networks, openapi
+from api import auth, console, docs, errors, hardening, history, ips, logs, networks, openapi
 from api.deps import request_id_from
 from api.hmac_auth import HmacKeys
 from api.schemas import HealthResponse, HTTPErrorResponse
@@ -121,4 +121,5 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     app.include_router(networks.router)
     app.include_router(ips.router)
     app.include_router(history.router)
+    console.install(app)
     return app

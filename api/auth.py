@@ -21,8 +21,10 @@ from api.hmac_auth import HmacKeys
 from application.access import Principal
 from domain.errors import UnauthenticatedError
 
-PUBLIC = frozenset({"/v1/health", "/docs", "/openapi.json"})
-PUBLIC_PREFIXES = ("/docs/assets/",)  # Swagger UI's scripts and styles
+PUBLIC = frozenset({"/v1/health", "/docs", "/openapi.json", "/ui"})
+# Swagger UI's scripts and styles; the console, which signs in with its own cookie
+# (api.console.session) and authenticates its token on every request as this middleware does
+PUBLIC_PREFIXES = ("/docs/assets/", "/ui/")
 CHALLENGE = 'Bearer realm="ipam"'
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key", "in": "header", "required": False,

@@ -37,6 +37,15 @@ class IpamApplication(NetworkCommands, IPCommands):
             return found
         return [d for d in found if principal.sees_network(d["project_id"])]
 
+    def network_summaries(self, principal: Principal | None = None,
+                          parent_id: str | None = None) -> list[dict[str, Any]]:
+        """The networks (children of `parent_id`) the principal may see, as
+        `ReadModel.network_summaries` gives them."""
+        found = self._read().network_summaries(parent_id)
+        if principal is None or principal.projects is None:
+            return found
+        return [d for d in found if principal.sees_network(d["project_id"])]
+
     def list_ips(self, flt: IPFilter | None = None,
                  principal: Principal | None = None) -> list[dict[str, Any]]:
         """The IPs matching the filter that the principal may see."""

@@ -93,6 +93,20 @@ class SqlReadModel:
             rows = conn.execute(query).all()
         return [doc for doc in map(_document, rows) if matches_document(doc, flt)]
 
+    def network_summaries(self, parent_id: str | None = None) -> list[dict[str, Any]]:
+        networks = self._tables.networks
+        columns = (networks.c.id, networks.c.name, networks.c.partition_id,
+                   networks.c.project_id, networks.c.parent_id, networks.c.private_super,
+                   networks.c.vrf)
+        query = select(*columns).order_by(networks.c.id)
+        if parent_id is not None:
+            query = query.where(networks.c.parent_id == parent_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [{"network_id": r.id, "name": r.name, "partition_id": r.partition_id,
+                 "project_id": r.project_id, "parent_id": r.parent_id,
+                 "private_super": bool(r.private_super), "vrf": r.vrf} for r in rows]
+
     def get_ip(self, address: str) -> dict[str, Any] | None:
         ips = self._tables.ips
         with self.engine.connect() as conn:

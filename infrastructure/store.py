@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, create_engine, event, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+from application.console import ConsoleQueries
 from application.history import Audit
 from application.service import IpamApplication
 from application.tokens import Tokens
@@ -223,6 +224,7 @@ class Ipam:
             engine, timedelta(seconds=settings.idempotency_ttl))
         self.history = SqlHistory(self.projectors[HistoryProjection.name])
         self.audit = Audit(self.app, self.history)
+        self.console = ConsoleQueries(self.audit)
         self.tokens = Tokens(self.app, revoked=_revocation_probe(self.app))
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()

@@ -135,6 +135,12 @@ class MemoryReadModel:
                 found.append(doc)
         return found
 
+    def network_summaries(self, parent_id: str | None = None) -> list[dict[str, Any]]:
+        keys = ("network_id", "name", "partition_id", "project_id", "parent_id", "private_super",
+                "vrf")
+        return [{key: doc[key] for key in keys} for doc in self._networks()
+                if parent_id is None or doc["parent_id"] == parent_id]
+
     def get_ip(self, address: str) -> dict[str, Any] | None:
         return self.batch.ips.get(address)
 
