@@ -188,7 +188,9 @@ def facts_summary(facts: dict[str, Any]) -> list[tuple[str, str]]:
     for key, value in facts.items():
         if value in (None, "", [], {}):
             continue
-        if isinstance(value, list):
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
