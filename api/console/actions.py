@@ -13,12 +13,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.console import views
-from api.console.pages import form_of
+from api.console.pages import form_of, same_site
 from api.console.render import error_page, guarded, page, redirect, require_session, signed_out
 from api.console.session import CSRF_FIELD, Session, csrf_ok
 from application.context import RequestContext
 from domain.addressing import canonical_address
 from domain.errors import InvalidRequestError, IpamError, UnauthenticatedError
+from domain.token import Role
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,7 +35,7 @@ async def _act(request: Request, act: Callable[[Session, dict[str, str]], str]) 
         session = await run_in_threadpool(require_session, request)
     except UnauthenticatedError as error:
         return signed_out(request, f"Signed out: {error.message}.")
-    if not csrf_ok(session, form.get(CSRF_FIELD)):
+    if not same_site(request) or not csrf_ok(session, form.get(CSRF_FIELD)):
         return page(request, "error.html", session=session, status=403, message=CSRF_REFUSED)
     try:
         return redirect(await run_in_threadpool(act, session, form))
@@ -42,6 +43,14 @@ async def _act(request: Request, act: Callable[[Session, dict[str, str]], str]) 
         return signed_out(request, f"Signed out: {error.message}.")
     except IpamError as error:
         return error_page(request, error)
+
+
+def may_change(request: Request, session: Session, action: str) -> None:
+    """A confirmation page is a form only for an editor, and only of the present: the past is
+    read-only (400), a viewer may not (403)."""
+    if request.query_params.get("at"):
+        raise InvalidRequestError("the past is read-only: a change happens now (leave out ?at=)")
+    session.principal.require(Role.editor, action)
 
 
 def _context(request: Request, session: Session, form: dict[str, str]) -> RequestContext:
@@ -75,6 +84,7 @@ async def acquire(request: Request, network_id: str) -> Response:
 def confirm_free_ip(request: Request, address: str) -> Response:
     session = require_session(request)
     held = request.app.state.ipam.app.get_ip(canonical_address(address), session.principal)
+    may_change(request, session, "free IPs")
     return page(request, "confirm.html", session=session, title=f"Free {held['address']}?",
                 what=f"The address {held['address']} (project {held['project_id']}, name "
                      f"{held['name'] or '-'}) goes back to network {held['network_id']}.",
@@ -113,6 +123,7 @@ async def allocate_child(request: Request, network_id: str) -> Response:
 def confirm_free_child(request: Request, network_id: str) -> Response:
     session = require_session(request)
     child = request.app.state.ipam.app.get_network(network_id, session.principal)
+    may_change(request, session, "free child networks")
     return page(request, "confirm.html", session=session, title=f"Free {network_id}?",
                 what=f"The child network {network_id} ({', '.join(child['prefixes'])}) goes back "
                      f"to its super network {child.get('parent_id') or '-'}; it must hold no "

@@ -15,12 +15,34 @@ from api.console.render import guarded, page, redirect, require_session, signed_
 from api.console.session import csrf_ok, session_of, sign_in, sign_out
 from application.ports import HistoryQuery, NetworkFilter
 from domain.addressing import canonical_address
-from domain.errors import ForbiddenError, IpamError, UnauthenticatedError
+from domain.errors import ForbiddenError, InvalidRequestError, IpamError, UnauthenticatedError
 
 router = APIRouter(include_in_schema=False)
 
 IPS_PER_PAGE, EVENTS_PER_PAGE, CHILDREN_PER_PAGE, CHILDREN_ON_OVERVIEW = 100, 25, 100, 20
 At = Annotated[str | None, Query()]
+
+
+def whole(text: str | None, name: str) -> int | None:
+    """A page's number parameter (a cursor, an offset): None when absent; InvalidRequestError
+    (a 400 page) unless a whole number from 0 to 2^63-1."""
+    if text is None or text == "":
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > 2**63 - 1:
+        raise InvalidRequestError(f"{name} must be a whole number, not {text[:40]!r}")
+    return int(text)
+
+
+def same_site(request: Request) -> bool:
+    """A form posted from this console's own pages. A browser says where the page that sent it
+    came from in `Sec-Fetch-Site` (same-origin); one that does not send it names the origin in
+    `Origin` (which is `null` under our `no-referrer` policy in some browsers: then only
+    `Sec-Fetch-Site` can vouch). A request with neither is no browser's cross-site form."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -31,8 +53,10 @@ async def form_of(request: Request) -> dict[str, str]:
 
 @router.get("/ui")
 @guarded
-def overview(request: Request, at: At = None, q: Annotated[str, Query(max_length=200)] = "") -> Response:
+def overview(request: Request, at: At = None, q: Annotated[str, Query()] = "") -> Response:
     """Partitions with their super networks and children, other networks beside; a search."""
+    if len(q) > 200:
+        raise InvalidRequestError("a search is at most 200 characters")
     session = session_of(request)
     if session is None:
         return page(request, "signin.html", session=None, message="")
@@ -86,6 +110,9 @@ def _first_networks(app: Any, principal: Any) -> tuple[list[dict[str, Any]], dic
 @router.post("/ui/signin")
 async def signin(request: Request) -> Response:
     form = await form_of(request)
+    if not same_site(request):
+        return page(request, "error.html", session=None, status=403,
+                    message="Sign in from this console's own page.")
     response = redirect("/ui/")
     try:
         await run_in_threadpool(sign_in, request, response, form.get("token", ""))
@@ -113,12 +140,15 @@ async def signout(request: Request) -> Response:
 @router.get("/ui/networks/{network_id}")
 @guarded
 def network_page(request: Request, network_id: str, at: At = None,
-                 after: Annotated[str | None, Query(max_length=64)] = None,
-                 cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-                 children_from: Annotated[int, Query(ge=0, le=2**31)] = 0) -> Response:
+                 after: Annotated[str | None, Query()] = None,
+                 cursor_text: Annotated[str | None, Query(alias="cursor")] = None,
+                 children_text: Annotated[str | None, Query(alias="children_from")] = None,
+                 ) -> Response:
     """A network: attributes, consumption, a free-space map per prefix, IPs, children, history."""
     from api.console.freemap import free_space_map
 
+    cursor = whole(cursor_text, "cursor")
+    children_from = whole(children_text, "children_from") or 0
     session = require_session(request)
     moment = views.moment(at)
     ipam = request.app.state.ipam
@@ -132,6 +162,11 @@ def network_page(request: Request, network_id: str, at: At = None,
         ips, next_ip, ip_total = ip_page.ips, ip_page.next, ip_page.total
     else:
         ips, next_ip, ip_total = picture.held(principal, after, IPS_PER_PAGE)
+        for ip in ips:  # names live in the events: the page's, as they were then
+            try:
+                ip.update(ipam.audit.get_ip_at(ip["address"], moment, principal))
+            except IpamError:
+                continue
     query = HistoryQuery(limit=EVENTS_PER_PAGE, ascending=False, cursor=cursor, until=moment)
     history = ipam.audit.network_history(network_id, query, principal)
     maps = [(pool, free_space_map(pool, picture.children, link=_network_link(at)))
@@ -160,8 +195,9 @@ def _network_link(at: str | None) -> Any:
 @router.get("/ui/ips/{address}")
 @guarded
 def ip_page(request: Request, address: str, at: At = None,
-            cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None) -> Response:
+            cursor_text: Annotated[str | None, Query(alias="cursor")] = None) -> Response:
     """An address now (or then) and its whole history: who held it when, and why."""
+    cursor = whole(cursor_text, "cursor")
     session = require_session(request)
     moment = views.moment(at)
     ipam = request.app.state.ipam

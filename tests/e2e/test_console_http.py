@@ -313,9 +313,6 @@ def test_a_viewer_sees_no_write_controls_and_may_not_post(lab: Lab) -> None:
         assert state(lab) == before
 
 
-@pytest.mark.xfail(strict=True, reason="console bug: the free confirmation pages "
-                   "(api/console/actions.py confirm_free_ip, confirm_free_child) show their "
-                   "form to a viewer, and to anyone under ?at=; the POST is refused (403)")
 @pytest.mark.parametrize("path", ["/ui/ips/{first}/free", "/ui/networks/{other}/free",
                                   "/ui/ips/{first}/free?at={at}"])
 def test_a_free_confirmation_is_no_form_for_a_viewer_or_in_the_past(lab: Lab, path: str) -> None:
@@ -389,9 +386,6 @@ def test_every_page_in_the_past_is_read_only(lab: Lab, admin: httpx.Client) -> N
     assert now.select("dl", id="holder") and "web-2" in now.text
 
 
-@pytest.mark.xfail(strict=True, reason="console bug: a query parameter FastAPI rejects before "
-                   "the page runs (q over 200 characters, a negative cursor) is answered with "
-                   "the API's JSON error, not a page (api/console/pages.py Query constraints)")
 @pytest.mark.parametrize("path", ["/ui/?q=" + "x" * 201, "/ui/networks/{child}?cursor=-1"])
 def test_a_malformed_query_is_refused_as_a_page(lab: Lab, admin: httpx.Client, path: str) -> None:
     page(admin.get(path.format(child=lab.child)), 400)
@@ -516,3 +510,44 @@ def test_every_field_has_a_label(lab: Lab) -> None:
                 assert e.attrs.get("id") in labelled or e.attrs.get("aria-label"), (path, e)
             ids = [e.attrs["id"] for e in html.select(id="*")]
             assert len(ids) == len(set(ids)), (path, sorted(i for i in ids if ids.count(i) > 1))
+
+
+# -- forms from other sites -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "http://evil.example"},
+                                     {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}])
+def test_a_form_from_another_site_signs_no_one_in(lab: Lab, headers: dict[str, str]) -> None:
+    """Login CSRF: another site's page posting its own token would sign the visitor in as it."""
+    with httpx.Client(base_url=lab.url, timeout=60) as client:
+        response = client.post("/ui/signin", data={"token": lab.admin}, headers=headers)
+        page(response, 403)
+        assert "ipam_session" not in response.headers.get("set-cookie", "")
+
+
+def test_a_form_from_another_site_changes_nothing_even_with_the_csrf_token(
+    lab: Lab, admin: httpx.Client,
+) -> None:
+    csrf = page(admin.get("/ui/")).csrf()
+    before = state(lab)
+    response = admin.post(f"/ui/networks/{lab.child}/ips", headers={"Sec-Fetch-Site": "cross-site"},
+                          data={"csrf_token": csrf, "project": SEED_PROJECT})
+    page(response, 403)
+    assert state(lab) == before
+    same = admin.post(f"/ui/networks/{lab.child}/ips",
+                      headers={"Origin": lab.url, "Sec-Fetch-Site": "same-origin"},
+                      data={"csrf_token": csrf, "project": SEED_PROJECT, "name": "same-site"})
+    assert same.status_code == 303, same.text
+    address = same.headers["location"].rsplit("/", 1)[1]
+    freed = admin.post(f"/ui/ips/{address}/free", data={"csrf_token": csrf})
+    assert freed.status_code == 303 and state(lab)[0] == before[0]  # the same addresses held
+
+
+def test_the_past_shows_the_names_then_and_keeps_its_moment_in_links(
+    lab: Lab, admin: httpx.Client,
+) -> None:
+    html = page(admin.get(f"/ui/networks/{lab.child}?at={lab.between_text}"))
+    assert "web-1" in html.text  # the name the address had then, from its events
+    ip = page(admin.get(f"/ui/ips/{lab.first}?at={lab.between_text}"))
+    links = [e.attrs["href"] for e in ip.select("a", href="*") if "/ui/networks/" in e.attrs["href"]]
+    assert links and all("?at=" in link for link in links), links
