@@ -16,7 +16,7 @@ def cookie_of(ipam: Ipam, base_url: str) -> str:
     with TestClient(create_app(ipam, follow=False), base_url=base_url) as client:
         response = client.post("/ui/signin", data={"token": secret}, follow_redirects=False)
     assert response.status_code == 303, response.text
-    return response.headers["set-cookie"]
+    return str(response.headers["set-cookie"])
 
 
 def test_the_session_cookie_is_secure_under_tls(stored_ipam: Ipam) -> None:
