@@ -15,7 +15,7 @@ from api.console.render import guarded, page, redirect, require_session, signed_
 from api.console.session import csrf_ok, session_of, sign_in, sign_out
 from application.ports import HistoryQuery, NetworkFilter
 from domain.addressing import canonical_address
-from domain.errors import ForbiddenError, InvalidRequestError, IpamError, UnauthenticatedError
+from domain.errors import InvalidRequestError, IpamError, NotFoundError, UnauthenticatedError
 
 router = APIRouter(include_in_schema=False)
 
@@ -202,15 +202,11 @@ def ip_page(request: Request, address: str, at: At = None,
     moment = views.moment(at)
     ipam = request.app.state.ipam
     canonical = canonical_address(address)
-    held = None
-    try:
-        if moment is None:
-            held = ipam.app.get_ip(canonical, session.principal)
-        else:
-            held = ipam.audit.get_ip_at(canonical, moment, session.principal)
-    except IpamError as error:
-        if isinstance(error, ForbiddenError):
-            raise
+    try:  # not held (now, or then), or not the principal's to see: its history still shows
+        held = (ipam.app.get_ip(canonical, session.principal) if moment is None
+                else ipam.audit.get_ip_at(canonical, moment, session.principal))
+    except NotFoundError:
+        held = None
     query = HistoryQuery(limit=EVENTS_PER_PAGE, ascending=False, cursor=cursor, until=moment)
     history = ipam.audit.ip_history(canonical, query, session.principal)
     return page(request, "ip.html", session=session, at=moment, address=canonical, held=held,
