@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 
 from domain.addressing import FAMILIES, Family
-from domain.allocation import PrefixPool, block_size, block_text
+from domain.allocation import PrefixPool, block_text
 
 FREE_PREFIXES_SHOWN = 16
 
@@ -79,14 +80,18 @@ def capacity(
 def free_addresses(pool: PrefixPool) -> int:
     """Addresses of the prefix in no child prefix and not taken (acquired or reserved). O(1)
     for a prefix without children; one with children holds no acquired addresses (the allocator
-    refuses both at once), so only its few reserved ranges are intersected."""
+    refuses both at once), so only its few reserved ranges are looked up among the free blocks
+    (sorted by address), whatever their number."""
     if pool.children == 0:
         return int(pool.network.num_addresses) - len(pool.used)
-    family = pool.family
-    free = 0
-    for start, blen in pool.free:
-        end = start + block_size(family, blen) - 1
-        taken = sum(min(end, e) - max(start, s) + 1 for s, e in pool.used.ranges()
-                    if s <= end and e >= start)
-        free += end - start + 1 - taken
-    return free
+    blocks, bits = pool.free, pool.family.max_length
+    sizes = [1 << (bits - blen) for _, blen in blocks]
+    taken = 0
+    if pool.used:
+        ends = [start + size - 1 for (start, _), size in zip(blocks, sizes, strict=True)]
+        for first, last in pool.used.ranges():
+            i = bisect_left(ends, first)  # the first block ending at or after the range's start
+            while i < len(blocks) and blocks[i][0] <= last:
+                taken += min(last, ends[i]) - max(first, blocks[i][0]) + 1
+                i += 1
+    return sum(sizes) - taken

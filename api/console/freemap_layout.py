@@ -151,7 +151,7 @@ def _summary(pool: PrefixPool, free: _Cover, largest: tuple[int, int] | None,
     size = int(pool.network.num_addresses)
     bits = pool.family.max_length
     free_space = free.before[-1]
-    if acquired is None:  # domain.consumption.free_addresses, without its per-block rescan
+    if acquired is None:  # domain.consumption.free_addresses, from the cover already built
         taken = sum(free.below(end + 1) - free.below(start) for start, end in pool.used)
         free_addresses = free_space - taken
     else:
