@@ -188,7 +188,7 @@ def network_page(request: Request, network_id: str, at: At = None,
 
 
 def _network_link(at: str | None) -> Any:
-    suffix = f"?at={views.quote_at(at)}" if at else ""
+    suffix = f"?at={views.segment(at)}" if at else ""
     return lambda child_id: f"/ui/networks/{views.segment(child_id)}{suffix}"
 
 

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ParamSpec
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,7 +28,7 @@ templates = Environment(loader=PackageLoader("api.console", "templates"),
                         lstrip_blocks=True)
 templates.filters["number"] = views.number
 templates.filters["time"] = views.shown_time
-templates.filters["segment"] = lambda value: quote(str(value), safe="")
+templates.filters["segment"] = lambda value: views.segment(str(value))
 templates.globals["CSRF_FIELD"] = CSRF_FIELD
 
 

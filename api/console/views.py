@@ -203,9 +203,3 @@ def segment(value: str) -> str:
     from urllib.parse import quote
 
     return quote(value, safe="")
-
-
-def quote_at(at: str) -> str:
-    from urllib.parse import quote
-
-    return quote(at, safe="")
