@@ -15,9 +15,10 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
+from infrastructure import driver
 from infrastructure.following import Item, insert_rows, select_notifications
 from infrastructure.tables import chain_table
 
@@ -53,6 +54,12 @@ def read_log(recorder: Any, *, after: int = 0, stop: int | None = None, batch: i
         position = notifications[-1].id
 
 
+@lru_cache(maxsize=4)
+def _previous_hash(table: Table) -> Any:
+    return (select(table.c.hash).where(table.c.position < bindparam("position"))
+            .order_by(table.c.position.desc()).limit(1))
+
+
 class ChainProjection:
     """The running hash at every position."""
 
@@ -66,10 +73,8 @@ class ChainProjection:
         table = chain_table(slot)
         if not items:
             return
-        previous = session.execute(
-            select(table.c.hash).where(table.c.position < items[0][0].id)
-            .order_by(table.c.position.desc()).limit(1)
-        ).scalar() or GENESIS
+        previous = driver.scalar(session, _previous_hash(table), {"position": items[0][0].id}) \
+            or GENESIS
         rows = []
         for notification, _ in items:
             previous = link(previous, notification)

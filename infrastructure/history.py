@@ -12,15 +12,16 @@ import ipaddress
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, and_, func, select, true
+from sqlalchemy import Table, and_, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from application.ports import HistoryPage, HistoryQuery
 from domain.network import Network
 from domain.versions import type_name
-from infrastructure import jsontext
+from infrastructure import driver, jsontext
 from infrastructure.chain import uuid_text
 from infrastructure.following import Item, Projector, insert_rows
 from infrastructure.projection import address_number
@@ -102,6 +103,12 @@ def ranges_of(event: Any) -> list[tuple[int, str, str]]:
     return [range_of(cidr) for cidr in scopes_of(event)]
 
 
+@lru_cache(maxsize=4)
+def _network_of(tables: HistoryTables) -> Any:
+    return (select(tables.events.c.network_id)
+            .where(tables.events.c.aggregate_id == bindparam("aggregate_id")).limit(1))
+
+
 class HistoryProjection:
     """Network events as the history endpoints show them."""
 
@@ -120,9 +127,10 @@ class HistoryProjection:
         t = history_tables(slot)
 
         def network_of(aggregate_id: str) -> str:
-            return str(session.execute(
-                select(t.events.c.network_id).where(t.events.c.aggregate_id == aggregate_id).limit(1)
-            ).scalar_one())
+            network_id = driver.scalar(session, _network_of(t), {"aggregate_id": aggregate_id})
+            if network_id is None:
+                raise LookupError(f"no history of aggregate {aggregate_id}")
+            return str(network_id)
 
         rows, scopes = history_rows(items, self.names, network_of)
         insert_rows(session, t.events, rows)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from application.views import ATTRIBUTES, apply_ip_update, ip_document
@@ -24,7 +24,7 @@ from domain.addressing import parse_address
 from domain.allocation import PrefixPool, carve
 from domain.network import MACHINE_TAG, Network
 from domain.network_values import UPDATABLE
-from infrastructure import jsontext
+from infrastructure import driver, jsontext
 from infrastructure.chain import uuid_text
 from infrastructure.following import UPSERT_DIALECTS, Item, insert_rows
 from infrastructure.tables import ReadModelTables, read_model_tables
@@ -51,8 +51,31 @@ class NetworkState:
             "version": self.version,
         })
 
+    def copy(self) -> NetworkState:
+        """A copy a fold may change (handlers replace attributes and pools, never change
+        their values in place)."""
+        return replace(self, attrs=dict(self.attrs), pools=dict(self.pools))
+
+    def remember(self, text: str) -> None:
+        """Keep this state as the parse of `text`, the row just written for it."""
+        _PARSED[self.aggregate_id] = (text, self.copy())
+        if len(_PARSED) > _PARSED_MAX:
+            _PARSED.pop(next(iter(_PARSED)), None)
+
     @classmethod
     def from_row(cls, aggregate_id: str, state: str) -> NetworkState:
+        """The state a row holds. A network's row is read back by the next command on it:
+        when it is the very text this process wrote (or read) last, the state kept with it
+        is copied instead of parsing the pools again."""
+        kept = _PARSED.get(aggregate_id)
+        if kept is not None and kept[0] == state:
+            return kept[1].copy()
+        parsed = cls._parse(aggregate_id, state)
+        parsed.remember(state)
+        return parsed
+
+    @classmethod
+    def _parse(cls, aggregate_id: str, state: str) -> NetworkState:
         data = json.loads(state)
         pools = [PrefixPool.from_json(p) for p in data["pools"]]
         return cls(
@@ -61,6 +84,10 @@ class NetworkState:
             created=datetime.fromisoformat(data["created"]),
             changed=datetime.fromisoformat(data["changed"]), version=data["version"],
         )
+
+
+_PARSED: dict[str, tuple[str, NetworkState]] = {}  # aggregate id: (row text, its state)
+_PARSED_MAX = 4096
 
 
 @lru_cache(maxsize=1 << 14)
@@ -107,29 +134,28 @@ class Batch:
     networks: dict[str, NetworkState | None] = field(default_factory=dict)  # by aggregate id
     ips: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # by address
     absent: set[str] = field(default_factory=set)  # addresses read and found to have no row
+    stored: set[str] = field(default_factory=set)  # aggregate ids read from a row of theirs
+    created: set[str] = field(default_factory=set)  # aggregate ids (re)created in this batch
 
     def network(self, aggregate_id: UUID) -> NetworkState | None:
         key = uuid_text(aggregate_id)
         if key not in self.networks:
-            row = None
+            state = None
             if self.session is not None:
-                t = self.tables.networks
-                row = self.session.execute(
-                    select(t.c.state).where(t.c.aggregate_id == key)
-                ).first()
-            self.networks[key] = NetworkState.from_row(key, row.state) if row else None
+                state = driver.scalar(self.session, _statements(self.tables).network, {"key": key})
+            self.networks[key] = NetworkState.from_row(key, state) if state else None
+            if state:
+                self.stored.add(key)
         return self.networks[key]
 
     def ip(self, address: str) -> dict[str, Any] | None:
         if address not in self.ips:
-            row = None
+            document = None
             if self.session is not None:
-                t = self.tables.ips
-                row = self.session.execute(
-                    select(t.c.document).where(t.c.address == address)
-                ).first()
-            self.ips[address] = decode_ip(row.document) if row else None
-            if row is None:
+                document = driver.scalar(
+                    self.session, _statements(self.tables).ip, {"address": address})
+            self.ips[address] = decode_ip(document) if document else None
+            if document is None:
                 self.absent.add(address)
         return self.ips[address]
 
@@ -157,6 +183,8 @@ class Batch:
                 if kind is Network.IPUpdated:
                     addresses.append(event.address)
         networks, ips = self.tables.networks, self.tables.ips
+        if len(aggregate_ids) == 1:  # one command's events: a plain lookup is cheaper
+            self.network(UUID(aggregate_ids.pop()))
         for start in range(0, len(aggregate_ids), 500):
             chunk = aggregate_ids[start:start + 500]
             states: dict[str, str] = {
@@ -167,6 +195,10 @@ class Batch:
             }
             for key in chunk:
                 self.networks[key] = NetworkState.from_row(key, states[key]) if key in states else None
+                if key in states:
+                    self.stored.add(key)
+        if len(addresses) == 1:
+            self.ip(addresses.pop())
         for start in range(0, len(addresses), 500):
             chunk = addresses[start:start + 500]
             documents: dict[str, str] = {
@@ -181,7 +213,7 @@ class Batch:
                     self.ips[address] = None
                     self.absent.add(address)
 
-    def network_rows(self) -> list[dict[str, Any]]:
+    def network_rows(self, updated: Collection[str] = ()) -> list[dict[str, Any]]:
         return [
             {
                 "id": state.attrs["network_id"], "aggregate_id": aid,
@@ -189,10 +221,17 @@ class Batch:
                 "project_id": state.attrs["project_id"], "parent_id": state.attrs["parent_id"],
                 "private_super": state.attrs["private_super"],
                 "underlay": state.attrs["underlay"], "nat": state.attrs["nat"],
-                "vrf": state.attrs["vrf"], "state": state.to_json(),
+                "vrf": state.attrs["vrf"], "state": self._text(state),
             }
-            for aid, state in self.networks.items() if state is not None and not state.deleted
+            for aid, state in self.networks.items()
+            if state is not None and not state.deleted and aid not in updated
         ]
+
+    def _text(self, state: NetworkState) -> str:
+        text = state.to_json()
+        if self.session is not None:
+            state.remember(text)
+        return text
 
     def ip_rows(self) -> list[dict[str, Any]]:
         return [
@@ -215,22 +254,65 @@ class Batch:
         """
         assert self.session is not None
         networks, ips = self.tables.networks, self.tables.ips
-        touched = list(self.networks)
-        for start in range(0, len(touched), 500):
+        statements = _statements(self.tables)
+        # A network whose row was read and is still there has its row updated in place: name
+        # and state are all that change (project, parent, partition, VRF and the flags are
+        # fixed at creation), so its indexes are left as they are, fewer pages per commit.
+        # A created, recreated or deleted one is deleted and inserted.
+        kept = [
+            state for key, state in self.networks.items()
+            if key in self.stored and key not in self.created and state is not None
+            and not state.deleted
+        ]
+        driver.execute_many(self.session, statements.update_network, [
+            {"key": state.aggregate_id, "name": state.attrs["name"], "state": self._text(state)}
+            for state in kept
+        ])
+        updated = {state.aggregate_id for state in kept}
+        touched = [key for key in self.networks if key not in updated]
+        if len(touched) <= 4:
+            driver.execute_many(self.session, statements.delete_network,
+                                [{"key": key} for key in touched])
+        for start in range(0, len(touched), 500) if len(touched) > 4 else ():
             self.session.execute(
                 delete(networks).where(networks.c.aggregate_id.in_(touched[start:start + 500]))
             )
-        rows = self.network_rows()
-        if rows:
-            self.session.execute(networks.insert(), rows)
+        insert_rows(self.session, networks, self.network_rows(updated))
         upsert = self.session.get_bind().dialect.name in UPSERT_DIALECTS
         gone = [
             address for address, doc in self.ips.items()
             if (doc is None or not upsert) and address not in self.absent
         ]
-        for start in range(0, len(gone), 500):
+        if len(gone) <= 4:
+            driver.execute_many(self.session, statements.delete_ip,
+                                [{"address": address} for address in gone])
+        for start in range(0, len(gone), 500) if len(gone) > 4 else ():
             self.session.execute(delete(ips).where(ips.c.address.in_(gone[start:start + 500])))
         insert_rows(self.session, ips, self.ip_rows(), upsert=upsert)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The read model's lookups by key, built once per slot (`infrastructure.driver`)."""
+
+    network: Any
+    ip: Any
+    delete_network: Any
+    update_network: Any
+    delete_ip: Any
+
+
+@lru_cache(maxsize=8)
+def _statements(tables: ReadModelTables) -> _Statements:
+    networks, ips = tables.networks, tables.ips
+    return _Statements(
+        network=select(networks.c.state).where(networks.c.aggregate_id == bindparam("key")),
+        ip=select(ips.c.document).where(ips.c.address == bindparam("address")),
+        delete_network=delete(networks).where(networks.c.aggregate_id == bindparam("key")),
+        update_network=update(networks).where(networks.c.aggregate_id == bindparam("key"))
+        .values(name=bindparam("name"), state=bindparam("state")),
+        delete_ip=delete(ips).where(ips.c.address == bindparam("address")),
+    )
 
 
 class ReadModelProjection:
@@ -264,6 +346,7 @@ def on_created(
     batch: Batch, event: Network.NetworkCreated | Network.NetworkRecreated,
 ) -> None:
     attrs = {name: getattr(event, name) for name in ATTRIBUTES}
+    batch.created.add(str(event.originator_id))
     batch.networks[str(event.originator_id)] = NetworkState(
         aggregate_id=str(event.originator_id), attrs=attrs, pools={},
         created=event.timestamp, changed=event.timestamp, version=event.originator_version,
