@@ -22,6 +22,10 @@ class Settings:
     cache_size: int = 10_000
     snapshot_interval: int = 500
     idempotency_ttl: int = 86_400  # seconds an idempotency key's first answer is kept
+    # projections applied in the events' transaction (`infrastructure.inline`); off, only
+    # the follower and reads' catch-up apply them, in transactions of their own
+    inline_projections: bool = False
+    writer_threads: int = 4  # threads that write on PostgreSQL (one on SQLite)
 
     @property
     def is_sqlite(self) -> bool:
@@ -36,7 +40,15 @@ class Settings:
         ttl = os.environ.get("IPAM_IDEMPOTENCY_TTL", "").strip()
         if ttl and not (ttl.isdigit() and int(ttl) > 0):
             raise ValueError(f"IPAM_IDEMPOTENCY_TTL must be a positive number of seconds, not {ttl!r}")
-        return cls(database_url=sqlalchemy_url(url), idempotency_ttl=int(ttl) if ttl else 86_400)
+        inline = os.environ.get("IPAM_INLINE_PROJECTIONS", "0").strip().lower()
+        if inline not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"IPAM_INLINE_PROJECTIONS must be 1 or 0, not {inline!r}")
+        writers = os.environ.get("IPAM_WRITER_THREADS", "").strip() or "4"
+        if not (writers.isdigit() and 1 <= int(writers) <= 64):
+            raise ValueError(f"IPAM_WRITER_THREADS must be a number from 1 to 64, not {writers!r}")
+        return cls(database_url=sqlalchemy_url(url), idempotency_ttl=int(ttl) if ttl else 86_400,
+                   inline_projections=inline in ("1", "true", "yes", "on"),
+                   writer_threads=int(writers))
 
 
 def default_store() -> Path:

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +33,8 @@ from domain.network import Network
 from infrastructure.chain import ChainProjection
 from infrastructure.following import Projector
 from infrastructure.history import HistoryProjection, SqlHistory
+from infrastructure.inline import JointProjections
+from infrastructure.loop import LoopExecutor
 from infrastructure.persistence import SqlIdempotencyRecords
 from infrastructure.projection import ReadModelProjection
 from infrastructure.readmodel import SqlReadModel
@@ -70,6 +73,15 @@ class StoredIpam(IpamApplication):
                 self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
             deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
         )
+
+    def _record(self, processing_event: Any) -> Any:
+        """Record the events, then cache the saved aggregates (see `Repository.keep`)."""
+        recordings = super()._record(processing_event)
+        repository = self.repository
+        if isinstance(repository, SnapshotTolerantRepository):
+            for aggregate in processing_event.aggregates.values():
+                repository.keep(aggregate)
+        return recordings
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -218,6 +230,10 @@ class Ipam:
                 for projection in (ReadModelProjection(), HistoryProjection(), ChainProjection())
             }
         self.projection = self.projectors[ReadModelProjection.name]
+        self.joint = JointProjections(list(self.projectors.values()))
+        self.inline = settings.inline_projections
+        if self.inline:
+            self.app.recorder.inline = self.joint  # type: ignore[attr-defined]
         self.read_model = SqlReadModel(self.projection)
         self.app.read_model = self.read_model
         self.app.idempotency = SqlIdempotencyRecords(
@@ -226,26 +242,50 @@ class Ipam:
         self.audit = Audit(self.app, self.history)
         self.console = ConsoleQueries(self.audit)
         self.tokens = Tokens(self.app, revoked=_revocation_probe(self.app))
+        # where writes run when a server's event loop takes them (`api.writers`); else a pool
+        self.write_loop: LoopExecutor | None = None
+        self._writers: ThreadPoolExecutor | None = None
+        self._writers_guard = threading.Lock()
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
 
+    @property
+    def writers(self) -> Executor:
+        """Where writes run (`api.writers`), and the follower's batches with them: the
+        server's event loop when it has taken them (SQLite, see `LoopExecutor`), else a pool
+        of threads: one on SQLite, where writes take turns on the file anyway;
+        `settings.writer_threads` on PostgreSQL, where one waiting on the server lets another
+        work."""
+        if self.write_loop is not None:
+            return self.write_loop
+        if self._writers is None:
+            with self._writers_guard:
+                if self._writers is None:
+                    threads = 1 if self.settings.is_sqlite else self.settings.writer_threads
+                    self._writers = ThreadPoolExecutor(threads, thread_name_prefix="ipam-writer")
+        return self._writers
+
     def start_follower(self, interval: float = 0.5, gather: float = 0.05) -> None:
         """Follow the log in a background thread so reads rarely have to catch up.
 
-        Woken by a save, it waits `gather` seconds before catching up, so a burst of commands
-        is folded as one batch: the projection costs mostly per batch (position, reads, one
-        transaction), and following every command on its own cost more than the command.
+        With inline projections the commands apply their own events, and the follower only
+        looks every `interval` seconds for events they left (another version's, an import's).
+        Without them, it is woken by a save and waits `gather` seconds before catching up, so
+        a burst of commands is folded as one batch: the projection costs mostly per batch
+        (position, reads, one transaction), and following every command on its own cost more
+        than the command.
         """
         if self._follower is not None:
             return
-        original_notify = self.app._notify
+        if not self.inline:
+            original_notify = self.app._notify
 
-        def notify(recordings: Any) -> None:
-            original_notify(recordings)
-            self._wake.set()
+            def notify(recordings: Any) -> None:
+                original_notify(recordings)
+                self._wake.set()
 
-        self.app._notify = notify  # type: ignore[method-assign]
+            self.app._notify = notify  # type: ignore[method-assign]
 
         def follow() -> None:
             while not self._stop.is_set():
@@ -253,8 +293,8 @@ class Ipam:
                 self._stop.wait(gather)  # let the commands of a burst join this batch
                 self._wake.clear()
                 try:
-                    for projector in self.projectors.values():
-                        projector.catch_up()
+                    # where the writes run: between them, not competing with them
+                    self.writers.submit(self.catch_up).result()
                 except Exception:  # keep following; the next read catches up itself
                     log.exception("projection follower failed, retrying")
                     self._stop.wait(1.0)
@@ -262,11 +302,20 @@ class Ipam:
         self._follower = threading.Thread(target=follow, name="ipam-projection", daemon=True)
         self._follower.start()
 
+    def catch_up(self) -> None:
+        """Apply every recorded event to every projection: together, a batch per transaction
+        (`JointProjections`), else each projection on its own."""
+        if not self.joint.catch_up():
+            for projector in self.projectors.values():
+                projector.catch_up()
+
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
         if self._follower is not None:
             self._follower.join(timeout=5)
+        if self._writers is not None:
+            self._writers.shutdown(wait=True)
         self.app.close()
         self.projection.engine.dispose()
 

@@ -1,6 +1,11 @@
 """Projection jobs (issue 3, item 4) on SQLite and PostgreSQL: rebuilding into the spare slot
 gives the same tables, the live slot alternates, status reports lag, an interrupted rebuild
-resumes without applying an event twice, and concurrent followers apply each event once."""
+resumes without applying an event twice, and concurrent followers apply each event once.
+
+These tests are about following the log, so the stores here do not apply projections in the
+events' transaction (`infrastructure.inline`, tested in test_inline_projections.py): their
+events wait in the log for `catch_up`, as a store written by an import or an older version does.
+"""
 
 from __future__ import annotations
 
@@ -117,6 +122,14 @@ def interrupt_after_first_batch(position: int, head: int) -> None:
 def recorder_of(seen: list[int]) -> Callable[[int, int], None]:
     """A progress callback that records the positions it is told."""
     return lambda position, head: seen.append(position)
+
+
+@pytest.fixture
+def stored_ipam(db_url: str) -> Iterator[Ipam]:
+    """The IPAM on a real store, following the log instead of projecting inline."""
+    opened = open_ipam(db_url, inline_projections=False)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
@@ -255,7 +268,7 @@ def test_rebuild_keeps_readers_on_old_slot_until_switch_while_writes_continue(
 
 @pytest.fixture
 def two_followers(db_url: str) -> Iterator[tuple[Ipam, Ipam]]:
-    first, second = open_ipam(db_url), open_ipam(db_url)
+    first, second = (open_ipam(db_url, inline_projections=False) for _ in range(2))
     for opened in (first, second):
         for projector in opened.projectors.values():
             projector.batch_size = 3
