@@ -46,7 +46,8 @@ class IPCommands(WriteApplication):
         check_id(project_id, "projectid")
         specific = parse_address(specific_ip) if specific_ip is not None else None
         family = parse_family(address_family) if address_family else None
-        with self._network_lock(network_id):
+        # the network is the only aggregate loaded, and it is saved
+        with self._network_lock(network_id), self._trusting_cache():
             return self._acquire_ip(
                 ctx=context.as_event_field(), principal=principal, network_id=network_id,
                 project_id=project_id,

@@ -14,7 +14,8 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -87,7 +88,9 @@ def retrying(command: Callable[P, R]) -> Callable[P, R]:
                 app._replay_if_recorded()
                 return command(*args, **kwargs)
             except IntegrityError:
-                # another writer saved a newer version of a touched aggregate first
+                # another writer saved a newer version of a touched aggregate first: load
+                # again, asking the store for what the cache has not seen
+                app._distrust_cache()
                 time.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, 0.05)
             except OperationalError as error:
@@ -177,6 +180,23 @@ class WriteApplication(Application[UUID]):
             created_at=now, expires_at=now + self.idempotency.ttl)
         self.save(*aggregates, idempotency=record)
         return result
+
+    @contextmanager
+    def _trusting_cache(self) -> Iterator[None]:
+        """Load from the aggregate cache without asking the store for newer events, for a
+        command that saves every aggregate it loads: a stale one makes the save fail, and
+        `retrying` runs the command again without trusting the cache."""
+        trusting = getattr(self.repository, "trusting", None)
+        if trusting is None:
+            yield
+            return
+        with trusting():
+            yield
+
+    def _distrust_cache(self) -> None:
+        distrust = getattr(self.repository, "distrust", None)
+        if distrust is not None:
+            distrust()
 
     def _network_lock(self, network_id: str) -> threading.Lock:
         """One lock per network for this process's acquisitions: threads of one process
