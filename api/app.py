@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from api.deps import request_id_from
 from api.hmac_auth import HmacKeys
 from api.schemas import HealthResponse, HTTPErrorResponse
 from application.context import RequestContext
+from infrastructure.loop import LoopExecutor
 from infrastructure.store import Ipam, open_ipam
 
 
@@ -77,11 +79,17 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         app.state.ipam = ipam or open_ipam()
         if owned:
             announce(app.state.ipam.tokens.bootstrap(RequestContext.new(actor="ipam serve")))
+        served: Ipam = app.state.ipam
+        if served.settings.is_sqlite:  # one thread writes (`infrastructure.loop`)
+            served.write_loop = LoopExecutor(asyncio.get_running_loop())
         if follow:
-            app.state.ipam.start_follower()
-        yield
-        if owned:
-            app.state.ipam.close()
+            served.start_follower()
+        try:
+            yield
+        finally:
+            served.write_loop = None
+            if owned:
+                served.close()
 
     app = FastAPI(
         title="dual-stack IPAM",

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from api import openapi as words
 from api.deps import app_of, audit_of, context_of, moment, principal_of
 from api.schemas import IPAllocate, IPFind, IPResponse, IPUpdate, refusals, reply
+from api.writers import writes
 from application.ports import IPFilter
 from domain.addressing import canonical_address, parse_family, parse_prefix
 
@@ -31,6 +32,7 @@ def list_ips(request: Request) -> Response:
 
 @router.post("", response_model=IPResponse, responses=refusals("updateIP"),
              operation_id="updateIP", response_description="the updated IP")
+@writes
 def update_ip(body: Updated, request: Request) -> Response:
     """Update an IP's name, description, type and tags."""
     doc = app_of(request).update_ip(
@@ -53,6 +55,7 @@ def _allocate(body: IPAllocate, request: Request, specific: str | None) -> IPRes
 @router.post("/allocate", status_code=status.HTTP_201_CREATED, response_model=IPResponse,
              responses=refusals("allocateIP"), operation_id="allocateIP",
              response_description="the acquired IP")
+@writes
 def allocate_ip(body: Allocated, request: Request) -> Response:
     """Acquire the lowest free address of the network (IPv4 unless asked or IPv6-only)."""
     return reply(_allocate(body, request, None), 201)
@@ -61,6 +64,7 @@ def allocate_ip(body: Allocated, request: Request) -> Response:
 @router.post("/allocate/{ip}", status_code=status.HTTP_201_CREATED, response_model=IPResponse,
              responses=refusals("allocateSpecificIP"), operation_id="allocateSpecificIP",
              response_description="the acquired IP")
+@writes
 def allocate_specific_ip(
     ip: Annotated[str, Path(description="ip to try to allocate: an address (IPv4 or IPv6) in "
                                         "one of the network's prefixes",
@@ -88,6 +92,7 @@ def find_ips(body: Found, request: Request) -> Response:
 
 @router.delete("/free/{ip}", response_model=IPResponse, responses=refusals("freeIP"),
                operation_id="freeIP", response_description="the released IP")
+@writes
 def free_ip(ip: Address, request: Request) -> Response:
     """Release an acquired address and return it."""
     return reply(IPResponse.of(app_of(request).release_ip(ip, context=context_of(request, answer=IPResponse.of))))

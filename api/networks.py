@@ -17,6 +17,7 @@ from api.schemas import (
     refusals,
     reply,
 )
+from api.writers import writes
 from application.ports import NetworkFilter
 from domain.addressing import check_cidr, parse_family
 from domain.network_values import NetworkAttributes
@@ -52,6 +53,7 @@ def list_networks(
 @router.put("", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
             responses=refusals("createNetwork"), operation_id="createNetwork",
             response_description="the created network")
+@writes
 def create_network(body: Created, request: Request) -> Response:
     """Create a network; a given id that exists already is a conflict."""
     doc = app_of(request).create_network(
@@ -71,6 +73,7 @@ def create_network(body: Created, request: Request) -> Response:
 
 @router.post("", response_model=NetworkResponse, responses=refusals("updateNetwork"),
              operation_id="updateNetwork", response_description="the updated network")
+@writes
 def update_network(
     body: Updated, request: Request,
     force: bool = Query(False, description="if true update forcefully: removing entries of "
@@ -89,6 +92,7 @@ def update_network(
 @router.post("/allocate", status_code=status.HTTP_201_CREATED, response_model=NetworkResponse,
              responses=refusals("allocateNetwork"), operation_id="allocateNetwork",
              response_description="the allocated child network")
+@writes
 def allocate_network(body: Allocated, request: Request) -> Response:
     """Allocate a child network from the partition's private super network."""
     doc = app_of(request).allocate_child_network(
@@ -120,6 +124,7 @@ def find_networks(body: Found, request: Request) -> Response:
 
 @router.delete("/free/{id}", response_model=NetworkResponse, responses=refusals("freeNetwork"),
                operation_id="freeNetwork", response_description="the freed child network")
+@writes
 def free_network(id: NetworkId, request: Request) -> Response:  # noqa: A002
     """Free a child network: its prefixes return to the super, its VRF to the pool."""
     return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request, answer=NetworkResponse.of), only_child=True)))
@@ -128,6 +133,7 @@ def free_network(id: NetworkId, request: Request) -> Response:  # noqa: A002
 @router.post("/free/{id}", response_model=NetworkResponse,
              responses=refusals("freeNetworkDeprecated"), operation_id="freeNetworkDeprecated",
              deprecated=True, response_description="the freed child network")
+@writes
 def free_network_deprecated(id: NetworkId, request: Request) -> Response:  # noqa: A002
     """Free a child network (deprecated: use DELETE)."""
     return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request, answer=NetworkResponse.of), only_child=True)))
@@ -135,6 +141,7 @@ def free_network_deprecated(id: NetworkId, request: Request) -> Response:  # noq
 
 @router.delete("/{id}", response_model=NetworkResponse, responses=refusals("deleteNetwork"),
                operation_id="deleteNetwork", response_description="the deleted network")
+@writes
 def delete_network(id: NetworkId, request: Request) -> Response:  # noqa: A002
     """Delete a network and return the deleted entity."""
     return reply(NetworkResponse.of(app_of(request).delete_network(id, context=context_of(request, answer=NetworkResponse.of))))
