@@ -5,18 +5,20 @@ The projections and the write path run a handful of small statements per command
 key, an execution context, a result object) where SQLite itself needs 5-10 µs: applying the
 projections in the events' transaction cost more than the command. Here a statement is compiled
 once per dialect and run on the DBAPI connection of the session's transaction (same
-transaction, same locks), with plain values in and plain rows out (no type processing: the
-tables hold text, integers, booleans and bytes).
+transaction, same locks). Parameters get the columns' own bind conversions (a UUID's text on
+SQLite); rows come back as the driver gives them (text, integers, booleans and bytes here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
@@ -26,10 +28,14 @@ class Compiled:
     sql: str
     order: tuple[str, ...] | None  # positional parameters' names; None: the driver takes names
     constants: dict[str, Any]  # parameters the statement itself gives (a LIMIT's value)
+    processors: dict[str, Callable[[Any], Any]]  # the columns' own conversions (a UUID's text)
 
     def arguments(self, params: Mapping[str, Any]) -> Any:
         if self.constants:
             params = {**self.constants, **params}
+        if self.processors:
+            params = {key: self.processors[key](value) if key in self.processors else value
+                      for key, value in params.items()}
         return params if self.order is None else tuple(params[key] for key in self.order)
 
 
@@ -39,7 +45,9 @@ def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
     result: Any = statement.compile(dialect=dialect)  # an SQLCompiler
     positions = result.positiontup
     constants = {key: value for key, value in result.params.items() if value is not None}
-    return Compiled(result.string, None if positions is None else tuple(positions), constants)
+    processors = dict(result._bind_processors)
+    return Compiled(result.string, None if positions is None else tuple(positions), constants,
+                    processors)
 
 
 def dbapi(session: Session | Connection) -> tuple[Any, Dialect]:
@@ -66,9 +74,22 @@ def execute(session: Session | Connection, statement: ClauseElement,
     """Run the statement; returns the driver's cursor (rows, `rowcount`)."""
     raw, dialect = dbapi(session)
     statement_sql = compiled(statement, dialect)
+    arguments = statement_sql.arguments(params or {})
     cursor = raw.cursor()
-    cursor.execute(statement_sql.sql, statement_sql.arguments(params or {}))
+    with translated(dialect, statement_sql.sql, arguments):
+        cursor.execute(statement_sql.sql, arguments)
     return cursor
+
+
+@contextmanager
+def translated(dialect: Dialect, sql: str, arguments: Any) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy raises them (IntegrityError, OperationalError...),
+    which the store's transactions turn into the library's errors the commands retry on."""
+    base = dialect.loaded_dbapi.Error
+    try:
+        yield
+    except base as error:
+        raise DBAPIError.instance(sql, arguments, error, base, dialect=dialect) from error
 
 
 def all_rows(session: Session | Connection, statement: ClauseElement,
@@ -115,6 +136,7 @@ def execute_many(session: Session | Connection, statement: ClauseElement,
         return
     cursor = raw.cursor()
     try:
-        cursor.executemany(statement_sql.sql, arguments)
+        with translated(dialect, statement_sql.sql, arguments):
+            cursor.executemany(statement_sql.sql, arguments)
     finally:
         cursor.close()

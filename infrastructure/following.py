@@ -32,6 +32,7 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from sqlalchemy.sql.dml import Insert
 
 from application.service import IpamApplication
+from infrastructure import driver
 from infrastructure.tables import SLOTS, control, positions, slots
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,8 @@ def insert_rows(
         return
     connection = session.connection()
     if connection.dialect.name == "postgresql" and not upsert and len(rows) > COPY_FROM_ROWS:
-        driver: Any = connection.connection.dbapi_connection
-        with driver.cursor() as cursor:
+        raw: Any = connection.connection.dbapi_connection
+        with raw.cursor() as cursor:
             if hasattr(cursor, "copy"):  # psycopg 3; in this transaction
                 keys = list(rows[0])
                 quote = connection.dialect.identifier_preparer
@@ -127,12 +128,12 @@ def insert_rows(
                         copy.write_row([row[key] for key in keys])
                 return
     sql, positions = _insert_sql(table, connection.dialect, tuple(rows[0]), upsert)
+    arguments = list(rows) if positions is None else [
+        tuple(row[key] for key in positions) for row in rows]
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        if positions is None:
-            cursor.executemany(sql, list(rows))
-        else:
-            cursor.executemany(sql, [tuple(row[key] for key in positions) for row in rows])
+        with driver.translated(connection.dialect, sql, arguments):
+            cursor.executemany(sql, arguments)
     finally:
         cursor.close()
 
@@ -242,13 +243,15 @@ class Projector:
 
     # -- following -----------------------------------------------------------------------------
 
-    def catch_up(self) -> int:
-        """Apply every event recorded before this call to the live slot; returns how many
-        this call applied."""
+    def catch_up(self, limit: int | None = None) -> int:
+        """Apply every event recorded before this call to the live slot (at most about
+        `limit` of them); returns how many this call applied."""
         target = self.head()
         with self._lock:
             slot = self.live_slot()
-            applied = self._follow(slot, target)
+            if limit is not None:
+                target = min(target, self.position(slot) + limit)
+            applied = self._follow(slot, target, batch_size=limit)
         self._seen.slot = slot
         return applied
 

@@ -108,30 +108,25 @@ class JointProjections:
         ]
         self._advance(session, self._live_slots(session), previous, notifications)
 
-    def catch_up(self) -> bool:
-        """Apply every event recorded before this call to every projection standing at the
-        same position, a batch per transaction. False when the live slots' positions differ
-        (or another follower moved one meanwhile): `Projector.catch_up` must then follow each
-        projection on its own."""
+    def step(self, limit: int | None = None) -> int | None:
+        """Apply the next batch (at most `limit` events, else `batch_size`) of the events
+        recorded before this call to every projection, in one transaction; returns how many
+        events it applied (0: every projection is at the head), or None when the live slots'
+        positions differ (or another follower moved one meanwhile): `Projector.catch_up` must
+        then follow each projection on its own."""
         with self.datastore.transaction(commit=False) as session:
             head = int(driver.scalar(session, self._head) or 0)
             live = self._live_slots(session)
-        while True:
-            if not live:
-                return True
-            position_set = {position for _, position in live.values()}
-            if len(position_set) != 1:
-                return False
-            position = position_set.pop()
-            if position >= head:
-                return True
-            notifications = select_notifications(self.app.recorder, position, self.batch_size,
-                                                 stop=head)
-            if not notifications:
-                return True
-            with self.datastore.transaction(commit=True) as session:
-                live = self._live_slots(session)  # as this transaction sees them
-                if self._advance(session, live, position, notifications) < len(live):
-                    return False  # committed for those that moved; the rest on their own
-            last = notifications[-1].id
-            live = {key: (name, last) for key, (name, _) in live.items()}
+        at = {position for _, position in live.values()}
+        if len(at) > 1:
+            return None
+        if not at or (position := at.pop()) >= head:
+            return 0
+        notifications = select_notifications(self.app.recorder, position,
+                                              limit or self.batch_size, stop=head)
+        if not notifications:
+            return 0
+        with self.datastore.transaction(commit=True) as session:
+            live = self._live_slots(session)  # as this transaction sees them
+            moved = self._advance(session, live, position, notifications)
+        return len(notifications) if moved == len(live) else None

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, Integer, Select, bindparam, delete, insert, selec
 from sqlalchemy.orm import Session
 
 from application.ports import IdempotencyRecord
+from infrastructure import driver
 from infrastructure.tables import idempotency
 
 
@@ -38,7 +39,11 @@ class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
         )
         self._version = table.c.originator_version
         self._by_originator = table.c.originator_id
-        self._insert = insert(table).returning(table.c.id)
+        self._insert = insert(table).values(
+            originator_id=bindparam("originator_id"),
+            originator_version=bindparam("originator_version"),
+            topic=bindparam("topic"), state=bindparam("state"),
+        ).returning(table.c.id)
         self._selects: dict[tuple[bool, bool, bool, bool], Select[Any]] = {}
         # called in the events' transaction with their ids (`infrastructure.inline`)
         self.inline: Callable[[Session, Sequence[int], Sequence[StoredEvent]], None] | None = None
@@ -92,20 +97,36 @@ class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
     def _insert_stored_events(
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int]:
-        if self._has_autoincrementing_ids:
-            self._lock_table(session)
-        ids = [
-            session.execute(
-                self._insert,
-                {
-                    "originator_id": e.originator_id,
-                    "originator_version": e.originator_version,
-                    "topic": e.topic,
-                    "state": e.state,
-                },
-            ).scalar_one()
-            for e in stored_events
-        ]
+        """Insert the events in order on the session's driver connection; their ids.
+
+        Ids must be in commit order, for the followers. The library locks the whole table
+        (`LOCK TABLE ... IN EXCLUSIVE MODE`) on PostgreSQL before inserting, a round trip of its
+        own; here the first insert takes a transaction-scoped advisory lock in the same
+        statement. It serialises the inserting transactions until they commit exactly as the
+        table lock did (every event is inserted here; `ipam events import` still locks the
+        table, which waits for and blocks these inserts). On SQLite the file's write lock
+        does it.
+        """
+        raw, dialect = driver.dbapi(session)
+        postgres = dialect.name == "postgresql"
+        ids = []
+        for number, event in enumerate(stored_events):
+            params = {"originator_id": event.originator_id,
+                      "originator_version": event.originator_version,
+                      "topic": event.topic, "state": event.state}
+            compiled = driver.compiled(self._insert, dialect)
+            arguments: Any = compiled.arguments(params)
+            sql = compiled.sql
+            if postgres and number == 0:
+                sql = self._locked_insert_sql(dialect)
+                arguments = {**arguments, "key": EVENTS_LOCK_KEY}
+            cursor = raw.cursor()
+            try:
+                with driver.translated(dialect, sql, arguments):
+                    cursor.execute(sql, arguments)
+                ids.append(int(cursor.fetchone()[0]))
+            finally:
+                cursor.close()
         record = kwargs.get("idempotency")
         if record is not None:
             # in this transaction: stored with the events, or not at all; after them, so the
@@ -114,8 +135,24 @@ class CoreReadApplicationRecorder(SQLAlchemyApplicationRecorder):
             insert_idempotency_record(session, record)
         if self.inline is not None:
             self.inline(session, ids, stored_events)
-        self._notify_channel(session)
         return ids
+
+    def _notify_channel(self, session: Session) -> None:
+        """No NOTIFY per insert (the library's, a round trip): nothing here listens, the
+        followers poll the log."""
+
+    def _locked_insert_sql(self, dialect: Any) -> str:
+        table = self.events_record_cls.__table__
+        name = dialect.identifier_preparer.format_table(table)
+        return (
+            "WITH events_lock AS (SELECT pg_advisory_xact_lock(%(key)s)) "
+            f"INSERT INTO {name} (originator_id, originator_version, topic, state) "
+            "SELECT %(originator_id)s, %(originator_version)s, %(topic)s, %(state)s "
+            "FROM events_lock RETURNING id"
+        )
+
+
+EVENTS_LOCK_KEY = 7_342_002  # pg_advisory_xact_lock key held by a transaction inserting events
 
 
 def _microseconds(moment: datetime) -> int:

@@ -295,3 +295,19 @@ def test_inline_projections_roll_back_with_a_save_that_lost_a_race(db_url: str) 
     finally:
         first.close()
         second.close()
+
+
+def test_catch_up_step_applies_at_most_its_limit_so_the_follower_never_holds_writes_long(
+    stored_ipam: Ipam,
+) -> None:
+    ipam = stored_ipam
+    churn(ipam)
+    head = ipam.projection.head()
+    steps = 0
+    while applied := ipam.catch_up_step(5):
+        steps += 1
+        assert applied == min(5, head - 5 * (steps - 1))
+        reached = set(positions(ipam).values())
+        assert len(reached) == 1 and reached.pop() == min(head, 5 * steps)
+    assert steps == -(-head // 5)
+    assert set(positions(ipam).values()) == {head}
