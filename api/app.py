@@ -80,7 +80,8 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         if owned:
             announce(app.state.ipam.tokens.bootstrap(RequestContext.new(actor="ipam serve")))
         served: Ipam = app.state.ipam
-        if served.settings.is_sqlite:  # one thread writes (`infrastructure.loop`)
+        if served.settings.is_sqlite or served.settings.writer_threads == 0:
+            # one thread writes: this loop's (`infrastructure.loop`, `api.writers`)
             served.write_loop = LoopExecutor(asyncio.get_running_loop())
         if follow:
             served.start_follower()

@@ -1,12 +1,15 @@
-"""Write routes run on the store's writer threads (`Ipam.writers`).
+"""Write routes run where the store's writes run (`Ipam.writers`, `Ipam.write_loop`).
 
 A plain `def` route runs on the event loop's thread pool, a thread per request in flight.
 Writes on one SQLite file are serialised anyway (the store's write lock), so four connections
 writing meant four threads taking turns with the interpreter and that lock: each request cost
 a third more CPU than with one connection, and four connections together allocated less than
-one alone. Write routes are `@writes` instead: they run on a small pool of their own, one
-thread for SQLite (nothing to gain from more), `IPAM_WRITER_THREADS` (default 4) for
-PostgreSQL, where a thread waiting on the server lets another work. Reads keep the thread pool.
+one alone. Write routes are `@writes` instead. On SQLite they run on the event loop itself:
+the process then writes from one thread, and four clients allocate as fast as one. On
+PostgreSQL they run on a pool of `IPAM_WRITER_THREADS` threads (default 4), where a thread
+waiting on the database lets another work; 0 writes on the event loop as on SQLite (faster on
+this 2-core machine with the database on localhost, see bench/README.md, but every round trip
+to the database then holds up the whole process). Reads keep the thread pool.
 """
 
 from __future__ import annotations

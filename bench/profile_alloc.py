@@ -3,6 +3,7 @@ worker) while wrk allocates on one connection, and the samples are summed per fu
 (inclusive) and per thread. A program, not a test.
 
     .venv/bin/python bench/profile_alloc.py [--seconds 10] [--connections 1] [--top 40]
+    .venv/bin/python bench/profile_alloc.py --postgres --connections 4   # `--workers 2`
 
 py-spy is installed with pip into this environment when missing (it needs ptrace: root, or
 `kernel.yama.ptrace_scope=0`). Idle samples (threads waiting on a lock, a socket or a
@@ -20,6 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from common import postgres_scratch
 from wrk_alloc import IPAM, NETWORKS, admin_token, create_networks, ensure_wrk, run_wrk, server
 
 IDLE = ("wait (threading.py", "select (selectors.py", "_worker (concurrent", "run_forever",
@@ -72,19 +74,27 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=1, choices=range(1, 5))
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--raw", type=Path, help="also keep py-spy's raw stacks in this file")
+    parser.add_argument("--postgres", action="store_true",
+                        help="`ipam serve --workers 2` on a scratch PostgreSQL database")
     args = parser.parse_args()
     wrk, spy = ensure_wrk(), py_spy()
     with tempfile.TemporaryDirectory(prefix="ipam-profile-") as work:
         logs = Path(work)
         url_db = f"sqlite:///{logs / 'ipam.db'}"
+        argv = [str(IPAM), "serve"]
+        if args.postgres:
+            scratch = postgres_scratch("ipam_bench_profile", create=True)
+            if scratch is None:
+                return 1
+            url_db, argv = scratch, [*argv, "--workers", "2"]
         token = admin_token(url_db)
         env = {**os.environ, "IPAM_DATABASE_URL": url_db}
-        with server([str(IPAM), "serve"], env, logs / "server.log") as (url, group):
+        with server(argv, env, logs / "server.log") as (url, group):
             create_networks(url, token)
             raw = logs / "profile.txt"
             spying = subprocess.Popen(
                 [spy, "record", "-p", str(group), "-d", str(int(args.seconds)), "-r", "200",
-                 "--format", "raw", "--threads", "-o", str(raw)],
+                 "--format", "raw", "--threads", "--subprocesses", "-o", str(raw)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             load = threading.Thread(target=run_wrk, args=(
                 wrk, "profiled", url, group, token, NETWORKS[:args.connections],
@@ -98,6 +108,8 @@ def main() -> int:
         summarise(raw, args.top)
         if args.raw:
             args.raw.write_text(raw.read_text())
+        if args.postgres:
+            postgres_scratch("ipam_bench_profile", create=False)
     return 0
 
 

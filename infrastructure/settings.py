@@ -7,6 +7,10 @@
 - `postgresql://user@host:port/db` (or `postgresql+psycopg://...`): PostgreSQL through psycopg 3.
 
 `IPAM_IDEMPOTENCY_TTL`: seconds an idempotency key's first answer is kept (default 86400, 24 h).
+
+`IPAM_WRITER_THREADS`: on PostgreSQL, the threads a server process writes on (default 4; 0: its
+event loop writes, as on SQLite, see `api.writers`). `IPAM_INLINE_PROJECTIONS=1`: projections
+applied in each command's transaction instead of by the follower (`infrastructure.inline`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ class Settings:
     # projections applied in the events' transaction (`infrastructure.inline`); off, only
     # the follower and reads' catch-up apply them, in transactions of their own
     inline_projections: bool = False
-    writer_threads: int = 4  # threads that write on PostgreSQL (one on SQLite)
+    # threads that write on PostgreSQL; 0: the server's event loop writes, as on SQLite
+    writer_threads: int = 4
 
     @property
     def is_sqlite(self) -> bool:
@@ -44,8 +49,8 @@ class Settings:
         if inline not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
             raise ValueError(f"IPAM_INLINE_PROJECTIONS must be 1 or 0, not {inline!r}")
         writers = os.environ.get("IPAM_WRITER_THREADS", "").strip() or "4"
-        if not (writers.isdigit() and 1 <= int(writers) <= 64):
-            raise ValueError(f"IPAM_WRITER_THREADS must be a number from 1 to 64, not {writers!r}")
+        if not (writers.isdigit() and 0 <= int(writers) <= 64):
+            raise ValueError(f"IPAM_WRITER_THREADS must be a number from 0 to 64, not {writers!r}")
         return cls(database_url=sqlalchemy_url(url), idempotency_ttl=int(ttl) if ttl else 86_400,
                    inline_projections=inline in ("1", "true", "yes", "on"),
                    writer_threads=int(writers))

@@ -271,7 +271,7 @@ class Ipam:
         if self._writers is None:
             with self._writers_guard:
                 if self._writers is None:
-                    threads = 1 if self.settings.is_sqlite else self.settings.writer_threads
+                    threads = 1 if self.settings.is_sqlite else max(self.settings.writer_threads, 1)
                     self._writers = ThreadPoolExecutor(threads, thread_name_prefix="ipam-writer")
         return self._writers
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -311,3 +312,51 @@ def test_catch_up_step_applies_at_most_its_limit_so_the_follower_never_holds_wri
         assert len(reached) == 1 and reached.pop() == min(head, 5 * steps)
     assert steps == -(-head // 5)
     assert set(positions(ipam).values()) == {head}
+
+
+# -- where write routes run -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer_threads", [0, 4])
+def test_write_routes_run_on_the_writers_and_hand_out_each_address_once(
+    db_url: str, writer_threads: int,
+) -> None:
+    """SQLite always writes on the server's event loop; PostgreSQL on a pool of writer
+    threads, or on the loop with IPAM_WRITER_THREADS=0. Either way concurrent clients get
+    distinct addresses and reads see them."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.conftest import admin_headers
+
+    ipam = open_ipam(db_url, writer_threads=writer_threads)
+    ran_on: set[str] = set()
+    acquire_ip = ipam.app.acquire_ip
+
+    def spied(*args: Any, **kwargs: Any) -> Any:
+        ran_on.add(threading.current_thread().name)
+        return acquire_ip(*args, **kwargs)
+
+    ipam.app.acquire_ip = spied  # type: ignore[method-assign]
+    try:
+        new_network(ipam.app, ctx(), network_id="http", prefixes=["10.35.0.0/24"],
+                    project_id=PROJECT)
+        with TestClient(create_app(ipam, follow=True), headers=admin_headers(ipam)) as http:
+            def allocate(_: int) -> str:
+                answer = http.post("/v1/ip/allocate", json={"networkid": "http",
+                                                            "projectid": PROJECT})
+                assert answer.status_code == 201, answer.text
+                return str(answer.json()["ipaddress"])
+
+            with ThreadPoolExecutor(4) as clients:
+                addresses = list(clients.map(allocate, range(40)))
+            listed = http.post("/v1/ip/find", json={"networkid": "http"}).json()
+        assert len(set(addresses)) == 40
+        assert {ip["ipaddress"] for ip in listed} == set(addresses)
+        on_loop = db_url.startswith("sqlite") or writer_threads == 0
+        if on_loop:  # one thread wrote: the loop's
+            assert len(ran_on) == 1 and not ran_on.pop().startswith("ipam-writer")
+        else:
+            assert ran_on and all(name.startswith("ipam-writer") for name in ran_on)
+    finally:
+        ipam.close()

@@ -61,7 +61,7 @@ def test_loop_executor_runs_calls_on_the_loops_thread_and_hands_back_errors() ->
 
 
 @pytest.mark.parametrize(("name", "value"), [
-    ("IPAM_INLINE_PROJECTIONS", "maybe"), ("IPAM_WRITER_THREADS", "0"),
+    ("IPAM_INLINE_PROJECTIONS", "maybe"), ("IPAM_WRITER_THREADS", "-1"),
     ("IPAM_WRITER_THREADS", "65"), ("IPAM_WRITER_THREADS", "four"),
 ])
 def test_write_path_settings_refuse_what_they_cannot_mean(
