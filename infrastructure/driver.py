@@ -50,9 +50,22 @@ def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
                     processors)
 
 
-def dbapi(session: Session | Connection) -> tuple[Any, Dialect]:
+@dataclass(frozen=True)
+class Raw:
+    """A driver connection taken from the pool for a transaction of its own."""
+
+    connection: Any
+    dialect: Dialect
+
+
+Target = Session | Connection | Raw
+
+
+def dbapi(session: Target) -> tuple[Any, Dialect]:
     """The driver connection under the session's (or connection's) transaction, and its
     dialect."""
+    if isinstance(session, Raw):
+        return session.connection, session.dialect
     if isinstance(session, Session):
         # `session.connection()` costs more than SQLite's statement: kept per transaction
         transaction = session.get_transaction()
@@ -69,7 +82,7 @@ def dbapi(session: Session | Connection) -> tuple[Any, Dialect]:
 _KEPT = "infrastructure.driver"
 
 
-def execute(session: Session | Connection, statement: ClauseElement,
+def execute(session: Target, statement: ClauseElement,
             params: Mapping[str, Any] | None = None) -> Any:
     """Run the statement; returns the driver's cursor (rows, `rowcount`)."""
     raw, dialect = dbapi(session)
@@ -92,7 +105,7 @@ def translated(dialect: Dialect, sql: str, arguments: Any) -> Iterator[None]:
         raise DBAPIError.instance(sql, arguments, error, base, dialect=dialect) from error
 
 
-def all_rows(session: Session | Connection, statement: ClauseElement,
+def all_rows(session: Target, statement: ClauseElement,
              params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
     cursor = execute(session, statement, params)
     try:
@@ -101,7 +114,7 @@ def all_rows(session: Session | Connection, statement: ClauseElement,
         cursor.close()
 
 
-def first_row(session: Session | Connection, statement: ClauseElement,
+def first_row(session: Target, statement: ClauseElement,
               params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
     cursor = execute(session, statement, params)
     try:
@@ -111,13 +124,13 @@ def first_row(session: Session | Connection, statement: ClauseElement,
         cursor.close()
 
 
-def scalar(session: Session | Connection, statement: ClauseElement,
+def scalar(session: Target, statement: ClauseElement,
            params: Mapping[str, Any] | None = None) -> Any:
     row = first_row(session, statement, params)
     return None if row is None else row[0]
 
 
-def rowcount(session: Session | Connection, statement: ClauseElement,
+def rowcount(session: Target, statement: ClauseElement,
              params: Mapping[str, Any] | None = None) -> int:
     cursor = execute(session, statement, params)
     try:
@@ -126,7 +139,7 @@ def rowcount(session: Session | Connection, statement: ClauseElement,
         cursor.close()
 
 
-def execute_many(session: Session | Connection, statement: ClauseElement,
+def execute_many(session: Target, statement: ClauseElement,
                  rows: Iterable[Mapping[str, Any]]) -> None:
     """Run the statement once per row of parameters (the driver's `executemany`)."""
     raw, dialect = dbapi(session)
