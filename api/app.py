@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -83,6 +84,12 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         if served.settings.is_sqlite or served.settings.writer_threads == 0:
             # one thread writes: this loop's (`infrastructure.loop`, `api.writers`)
             served.write_loop = LoopExecutor(asyncio.get_running_loop())
+        if owned:
+            # What a server's start-up made lives as long as the process: leave it out of
+            # every later full collection, which otherwise scanned it all (a pause of about
+            # 60 ms every few thousand requests, the whole of the p99 at one connection)
+            gc.collect()
+            gc.freeze()
         if follow:
             served.start_follower()
         try:
