@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -307,8 +308,7 @@ class Ipam:
                     # long unapplied log keeps answering while it catches up); a batch short
                     # of the step reached the head, and the next one waits for the next
                     # burst instead of chasing each new event in a batch of its own
-                    while not self._stop.is_set() and self.writers.submit(
-                            self.catch_up_step, FOLLOW_STEP).result() >= FOLLOW_STEP:
+                    while not self._stop.is_set() and self._step() >= FOLLOW_STEP:
                         pass
                 except Exception:  # keep following; the next read catches up itself
                     log.exception("projection follower failed, retrying")
@@ -316,6 +316,18 @@ class Ipam:
 
         self._follower = threading.Thread(target=follow, name="ipam-projection", daemon=True)
         self._follower.start()
+
+    def _step(self) -> int:
+        """One follower step where the writes run; 0 when the process stops meanwhile (a
+        server's loop closing down runs no more calls: the follower must not wait on it)."""
+        future = self.writers.submit(self.catch_up_step, FOLLOW_STEP)
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except FutureTimeout:
+                if self._stop.is_set():
+                    future.cancel()
+                    return 0
 
     def catch_up(self) -> None:
         """Apply every recorded event to every projection: together, a batch per transaction

@@ -360,3 +360,33 @@ def test_write_routes_run_on_the_writers_and_hand_out_each_address_once(
             assert ran_on and all(name.startswith("ipam-writer") for name in ran_on)
     finally:
         ipam.close()
+
+
+def test_close_stops_a_follower_waiting_on_a_loop_that_no_longer_runs(sqlite_url: str) -> None:
+    """A server's loop shutting down runs no more calls; the follower waiting on one it had
+    handed over must still stop when the store closes, not hang the shutdown."""
+    import asyncio
+
+    from infrastructure.loop import LoopExecutor
+
+    ipam = open_ipam(sqlite_url)
+    idle = asyncio.new_event_loop()  # never run: what it is handed never happens
+    try:
+        ipam.write_loop = LoopExecutor(idle)
+        new_network(ipam.app, ctx(), network_id="n", prefixes=["10.36.0.0/24"], project_id=PROJECT)
+        handed = threading.Event()
+        submit = ipam.write_loop.submit
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            handed.set()
+            return submit(*args, **kwargs)
+
+        ipam.write_loop.submit = watched  # type: ignore[method-assign]
+        ipam.start_follower(interval=0.01, gather=0)
+        assert handed.wait(timeout=10)
+        follower = ipam._follower
+        assert follower is not None
+        ipam.close()
+        assert not follower.is_alive()
+    finally:
+        idle.close()
