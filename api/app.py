@@ -6,6 +6,7 @@ import asyncio
 import gc
 import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.metadata import version as package_version
 
@@ -90,12 +91,16 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
             # 60 ms every few thousand requests, the whole of the p99 at one connection)
             gc.collect()
             gc.freeze()
+        snapshots = ThreadPoolExecutor(1, thread_name_prefix="ipam-snapshots")
+        served.app.snapshot_writer = snapshots
         if follow:
             served.start_follower()
         try:
             yield
         finally:
             served.write_loop = None
+            served.app.snapshot_writer = None
+            snapshots.shutdown(wait=True)
             if owned:
                 served.close()
 

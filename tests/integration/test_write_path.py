@@ -390,3 +390,32 @@ def test_close_stops_a_follower_waiting_on_a_loop_that_no_longer_runs(sqlite_url
         assert not follower.is_alive()
     finally:
         idle.close()
+
+
+def test_a_server_stores_snapshots_off_the_writing_thread(sqlite_url: str) -> None:
+    ipam = open_ipam(sqlite_url, snapshot_interval=10)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="ipam-snapshots")
+    ran_on: set[str] = set()
+    store_snapshot = ipam.app._store_snapshot
+
+    def spied(snapshot: Any) -> None:
+        ran_on.add(threading.current_thread().name)
+        store_snapshot(snapshot)
+
+    try:
+        ipam.app.snapshot_writer = pool
+        ipam.app._store_snapshot = spied  # type: ignore[method-assign]
+        new_network(ipam.app, ctx(), network_id="n", prefixes=["10.37.0.0/24"], project_id=PROJECT)
+        acquire(ipam, "n", 25)
+        pool.shutdown(wait=True)
+        assert ran_on == {"ipam-snapshots_0"}
+        (newest,) = ipam.app.snapshots.get(network_uuid("n"), desc=True, limit=1)  # type: ignore[union-attr]
+        version: int = ipam.app.repository.get(network_uuid("n")).version
+        assert newest.originator_version == version - version % 10 > 0
+    finally:
+        ipam.close()
+    reopened = open_ipam(sqlite_url)  # a cold start: from that snapshot and the events after
+    try:
+        assert len(reopened.app.repository.get(network_uuid("n")).ips) == 25
+    finally:
+        reopened.close()
