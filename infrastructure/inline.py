@@ -26,7 +26,6 @@ has committed; on SQLite the transaction holds the file's write lock.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +37,7 @@ from infrastructure import driver
 from infrastructure.following import Projector, select_notifications
 from infrastructure.tables import positions, slots
 
-log = logging.getLogger(__name__)
+FOLLOWER_LOCK_KEY = 7_342_003  # pg_try_advisory_xact_lock key of the follower applying a batch
 
 
 class JointProjections:
@@ -62,6 +61,7 @@ class JointProjections:
             .where(positions.c.position == bindparam("previous"))
             .values(position=bindparam("last"))
         )
+        self._try_lead = select(func.pg_try_advisory_xact_lock(bindparam("key")))
         self.applied = 0  # events applied (each counted once per projection), for tests
         self.skipped = 0  # batches some projection was left out of (its position differed)
 
@@ -127,6 +127,17 @@ class JointProjections:
         if not notifications:
             return 0
         with self.datastore.transaction(commit=True) as session:
+            if not self._leading(session):
+                return 0  # another process's follower is applying a batch right now
             live = self._live_slots(session)  # as this transaction sees them
             moved = self._advance(session, live, position, notifications)
         return len(notifications) if moved == len(live) else None
+
+    def _leading(self, session: Session) -> bool:
+        """On PostgreSQL, whether this follower may apply a batch now: one process at a time
+        (a transaction advisory lock, not waited for). Every server process follows the log;
+        a second one applying the same batch only waited on the first one's positions and
+        then found its work done. Reads still catch up themselves."""
+        if driver.dbapi(session)[1].name != "postgresql":
+            return True
+        return bool(driver.scalar(session, self._try_lead, {"key": FOLLOWER_LOCK_KEY}))

@@ -419,3 +419,22 @@ def test_a_server_stores_snapshots_off_the_writing_thread(sqlite_url: str) -> No
         assert len(reopened.app.repository.get(network_uuid("n")).ips) == 25
     finally:
         reopened.close()
+
+
+def test_one_follower_at_a_time_applies_a_batch_on_postgresql(stored_ipam: Ipam) -> None:
+    from sqlalchemy import text
+
+    from infrastructure.inline import FOLLOWER_LOCK_KEY
+
+    ipam = stored_ipam
+    if ipam.projection.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time anyway")
+    churn(ipam)
+    head = ipam.projection.head()
+    with ipam.projection.engine.connect() as other:  # another process's follower, mid-batch
+        other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": FOLLOWER_LOCK_KEY})
+        assert ipam.joint.step() == 0
+        assert set(positions(ipam).values()) == {0}
+        other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": FOLLOWER_LOCK_KEY})
+    ipam.catch_up()
+    assert set(positions(ipam).values()) == {head}
