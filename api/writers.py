@@ -25,7 +25,8 @@ P = ParamSpec("P")
 
 
 def writes(route: Callable[P, Response]) -> Callable[P, Awaitable[Response]]:
-    """Run a write route on the writer pool (the route takes a `request` keyword)."""
+    """Run a write route where the store's writes run: at once when that is this event loop,
+    else on the writer pool (the route takes a `request` keyword)."""
 
     @functools.wraps(route)
     async def run(*args: P.args, **kwargs: P.kwargs) -> Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -58,9 +59,10 @@ class NetworkState:
 
     def remember(self, text: str) -> None:
         """Keep this state as the parse of `text`, the row just written for it."""
-        _PARSED[self.aggregate_id] = (text, self.copy())
-        if len(_PARSED) > _PARSED_MAX:
-            _PARSED.pop(next(iter(_PARSED)), None)
+        with _PARSED_LOCK:  # followers and reads' catch-ups fold on several threads
+            _PARSED[self.aggregate_id] = (text, self.copy())
+            if len(_PARSED) > _PARSED_MAX:
+                _PARSED.pop(next(iter(_PARSED)), None)
 
     @classmethod
     def from_row(cls, aggregate_id: str, state: str) -> NetworkState:
@@ -88,6 +90,7 @@ class NetworkState:
 
 _PARSED: dict[str, tuple[str, NetworkState]] = {}  # aggregate id: (row text, its state)
 _PARSED_MAX = 4096
+_PARSED_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1 << 14)

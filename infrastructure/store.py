@@ -281,10 +281,10 @@ class Ipam:
     @property
     def writers(self) -> Executor:
         """Where writes run (`api.writers`), and the follower's batches with them: the
-        server's event loop when it has taken them (SQLite, see `LoopExecutor`), else a pool
-        of threads: one on SQLite, where writes take turns on the file anyway;
-        `settings.writer_threads` on PostgreSQL, where one waiting on the server lets another
-        work."""
+        server's event loop when it has taken them (always on SQLite; on PostgreSQL with
+        `writer_threads` 0; see `LoopExecutor`), else a pool of threads: one on SQLite, where
+        writes take turns on the file anyway; `settings.writer_threads` on PostgreSQL, where
+        one waiting on the database lets another work."""
         if self.write_loop is not None:
             return self.write_loop
         if self._writers is None:
