@@ -23,7 +23,8 @@ from domain.versions import type_name
 from infrastructure.chain import GENESIS, link, read_log
 from infrastructure.history import context_of, facts_of, microseconds, rfc3339
 from infrastructure.projection import HANDLERS as READ_MODEL_HANDLERS
-from infrastructure.projection import Batch, NetworkState, decode_ip
+from infrastructure.projection import Batch
+from infrastructure.readrows import NetworkState, decode_ip
 from infrastructure.store import Ipam
 from infrastructure.tables import chain_table, history_tables, read_model_tables
 

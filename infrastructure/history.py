@@ -24,7 +24,7 @@ from domain.versions import type_name
 from infrastructure import driver, jsontext
 from infrastructure.chain import uuid_text
 from infrastructure.following import Item, Projector, insert_rows
-from infrastructure.projection import address_number
+from infrastructure.readrows import address_number
 from infrastructure.tables import HistoryTables, history_tables
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

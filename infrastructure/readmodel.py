@@ -13,7 +13,7 @@ from application.ports import IPFilter, IPPage, NetworkFilter
 from application.views import network_document
 from domain.network import MACHINE_TAG
 from infrastructure.following import Projector
-from infrastructure.projection import NetworkState, decode_ip, ip_sort_key
+from infrastructure.readrows import NetworkState, decode_ip, ip_sort_key
 from infrastructure.tables import ReadModelTables, read_model_tables
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,9 @@ from application.service import IpamApplication
 from application.views import network_document
 from domain.network import MACHINE_TAG
 from infrastructure.history import LIFECYCLE, alive_networks, history_rows, microseconds, range_of
-from infrastructure.projection import HANDLERS, Batch, ip_sort_key
+from infrastructure.projection import HANDLERS, Batch
 from infrastructure.readmodel import matches_document
+from infrastructure.readrows import ip_sort_key
 from infrastructure.tables import read_model_tables
 from infrastructure.topics import StableMapper
 from infrastructure.transcodings import TRANSCODINGS
