@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -175,6 +176,38 @@ def projections_status(database_url: DatabaseUrl = None) -> None:
         Console().print(table)
     finally:
         ipam.close()
+
+
+def backup(
+    file: Annotated[Path, typer.Argument(help="where the copy goes (a new file)")],
+    database_url: DatabaseUrl = None,
+    force: Annotated[bool, typer.Option("--force", help="replace FILE if it exists")] = False,
+) -> None:
+    """Copy the SQLite store to FILE, consistent, while the server goes on writing.
+
+    The copy is the store as it was when the backup began: open it with
+    --database-url sqlite:///FILE (ipam audit verify checks it). For PostgreSQL use pg_dump;
+    `ipam events export` backs up the log of any store.
+
+    Example: ipam backup /var/backups/ipam-$(date +%F).db
+    """
+    import sqlite3
+
+    from infrastructure.backup import BackupRefused
+    from infrastructure.backup import backup as take_backup
+    from infrastructure.settings import Settings, shown_url
+
+    url = Settings.from_env(database_url).database_url
+    try:
+        result = take_backup(url, file, overwrite=force)
+    except BackupRefused as refused:
+        err.print(str(refused), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    except sqlite3.Error as error:
+        err.print(f"the backup of {shown_url(url)} failed: {error}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    print(f"backed up {result.source} to {result.target}: {result.size / 2**20:.1f} MiB, "
+          f"{result.pages} pages, events up to position {result.head}")
 
 
 @audit_app.command("verify")
