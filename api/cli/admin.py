@@ -58,11 +58,19 @@ def serve(
     hmac_view_key: HmacViewKey = None,
     hmac_edit_key: HmacEditKey = None,
     hmac_admin_key: HmacAdminKey = None,
+    graceful_timeout: Annotated[int, typer.Option(
+        min=0, help="seconds SIGTERM gives the requests in flight to finish")] = 10,
 ) -> None:
     """Serve the metal-api v1 network and IP API, its OpenAPI docs (/docs) and /v1/health.
 
+    SIGTERM stops accepting connections, lets the requests in flight finish (at most
+    --graceful-timeout seconds), stops the projection follower and exits 0.
+
     Example: ipam serve --port 8080
     """
+    import signal
+    import sys
+
     import uvicorn
 
     if database_url:
@@ -78,15 +86,18 @@ def serve(
 
     err.print(f"ipam: store {shown_url(Settings.from_env().database_url)}", markup=False,
               soft_wrap=True, highlight=False)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler
+    # it found: this one makes a shutdown that went as planned exit 0, not "killed by SIGTERM"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # no `server` header: what software answers is nobody's business
     if workers > 1:
         uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level=log_level,
-                    server_header=False)
+                    server_header=False, timeout_graceful_shutdown=graceful_timeout)
     else:
         from api.app import create_app
 
         uvicorn.run(create_app(follow=follow), host=host, port=port, log_level=log_level,
-                    server_header=False)
+                    server_header=False, timeout_graceful_shutdown=graceful_timeout)
 
 
 @projections_app.command("run")
