@@ -123,6 +123,8 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     docs.install(app)
 
     app.add_middleware(auth.AuthMiddleware, fastapi=app, hmac_keys=HmacKeys.from_environment())
+    if logs.log_format() == "json":  # uvicorn's access log is off then (`logs.uvicorn_log_config`)
+        app.add_middleware(logs.AccessLog, fastapi=app)
     app.add_middleware(RequestIdMiddleware)
     hardening.install(app)
 

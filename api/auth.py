@@ -16,6 +16,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api import logs
 from api.errors import error_response
 from api.hmac_auth import HmacKeys
 from application.access import Principal
@@ -80,6 +81,7 @@ class AuthMiddleware:
             await _refuse(error.message, scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
+        logs.set_actor(principal.subject)
         await self.app(scope, receive, send)
 
     async def _bearer(self, token: str) -> Principal:

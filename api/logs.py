@@ -1,4 +1,4 @@
-"""What the server writes to its log: never a secret.
+"""What the server writes to its log: never a secret; text (uvicorn's) or JSON lines.
 
 uvicorn's access log writes the request's path with its query string, and a query string can
 carry a secret (`?access_token=...`, a token pasted into the wrong place): the access log keeps
@@ -7,7 +7,16 @@ the path only. Tokens travel in headers, which no log line writes.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
+import time
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS_LOGGER = "uvicorn.access"
 
@@ -28,3 +37,135 @@ def install() -> None:
     logger = logging.getLogger(ACCESS_LOGGER)
     if not any(isinstance(f, PathOnly) for f in logger.filters):
         logger.addFilter(PathOnly())
+
+
+# -- JSON lines (`IPAM_LOG_FORMAT=json`, `ipam serve --log-format json`) ------------------------
+
+LOG_FORMAT_VARIABLE = "IPAM_LOG_FORMAT"
+ACCESS = "ipam.access"
+
+# who asks and which request, for every line written while a request is being served
+_request_id: ContextVar[str | None] = ContextVar("ipam_request_id", default=None)
+_actor: ContextVar[str | None] = ContextVar("ipam_actor", default=None)
+
+
+def log_format() -> str:
+    """`text` (uvicorn's lines, the default) or `json`; anything else is refused."""
+    chosen = os.environ.get(LOG_FORMAT_VARIABLE, "").strip().lower() or "text"
+    if chosen not in ("text", "json"):
+        raise ValueError(f"{LOG_FORMAT_VARIABLE} must be text or json, not {chosen!r}")
+    return chosen
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time (RFC 3339, UTC), level, logger, message, the request id
+    and actor of the request being served, and an access record's method, route (the
+    template, never the raw path), status and duration in milliseconds."""
+
+    FIELDS = ("method", "route", "status", "duration_ms", "client")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage() if record.name != "uvicorn.access" else "access",
+        }
+        request_id = getattr(record, "request_id", None) or _request_id.get()
+        actor = getattr(record, "actor", None) or _actor.get()
+        if request_id:
+            line["request_id"] = request_id
+        if actor:
+            line["actor"] = actor
+        for name in self.FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                line[name] = value
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def uvicorn_log_config(log_format: str, level: str = "info") -> dict[str, Any] | None:
+    """uvicorn's logging in the chosen format (None: uvicorn's own). In JSON, uvicorn's access
+    log is off: `AccessLog` writes one with the request's id, actor, route and duration."""
+    if log_format != "json":
+        return None
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonLines"}},
+        "handlers": {"json": handler},
+        "root": {"handlers": ["json"], "level": level.upper()},
+        "loggers": {
+            "uvicorn": {"handlers": [], "level": "INFO", "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+class AccessLog:
+    """The access log in JSON mode: a line per request, written when it is answered, with the
+    request id, the actor (the token's subject, `hmac:<type>`, or none), the method, the route
+    template, the status and the duration. Also puts the request id and actor where every
+    other line written while serving the request finds them."""
+
+    def __init__(self, app: ASGIApp, fastapi: Any = None) -> None:
+        self.app = app
+        self.fastapi = fastapi  # its OpenAPI paths name the routes a request never reached
+        self.logger = logging.getLogger(ACCESS)
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
+
+    def _route(self, scope: Scope) -> str:
+        """The template of the route that served the request, or of the one it was meant for
+        (refused before routing: 401); never the raw path."""
+        route = scope.get("route")
+        if route is not None and getattr(route, "path", None):
+            return str(route.path)
+        if self._templates is None:
+            paths = self.fastapi.openapi().get("paths", {}) if self.fastapi is not None else {}
+            self._templates = [
+                (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"), path)
+                for path in paths]
+        for pattern, template in self._templates:
+            if pattern.match(scope["path"]):
+                return template
+        return "(no route)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: list[int] = []
+        state = scope.setdefault("state", {})
+        request_token = _request_id.set(state.get("request_id"))
+        actor_token = _actor.set(None)
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            principal = state.get("principal")
+            route = self._route(scope)
+            answered = status[0] if status else 500
+            self.logger.info(
+                "%s %s %s", scope["method"], route, answered,
+                extra={"request_id": state.get("request_id"),
+                       "actor": getattr(principal, "subject", None),
+                       "method": scope["method"], "route": route, "status": answered,
+                       "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+            _request_id.reset(request_token)
+            _actor.reset(actor_token)
+
+
+def set_actor(subject: str | None) -> None:
+    """The actor of the request being served, for the lines written while serving it."""
+    _actor.set(subject)

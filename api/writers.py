@@ -15,6 +15,7 @@ to the database then holds up the whole process). Reads keep the thread pool.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec
@@ -36,7 +37,9 @@ def writes(route: Callable[P, Response]) -> Callable[P, Awaitable[Response]]:
         loop = ipam.write_loop
         if loop is not None and loop.runs_here():
             return route(*args, **kwargs)  # the store's writes run on this loop (SQLite)
-        call: Callable[[], Any] = functools.partial(route, *args, **kwargs)
+        # with this request's context: its log lines name the request and the actor
+        call: Callable[[], Any] = functools.partial(
+            contextvars.copy_context().run, route, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(ipam.writers, call)
 
     return run

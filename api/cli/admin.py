@@ -58,6 +58,9 @@ def serve(
     hmac_view_key: HmacViewKey = None,
     hmac_edit_key: HmacEditKey = None,
     hmac_admin_key: HmacAdminKey = None,
+    log_format: Annotated[str | None, typer.Option(
+        "--log-format", envvar="IPAM_LOG_FORMAT",
+        help="text (uvicorn's lines) or json (one object per line)")] = None,
     graceful_timeout: Annotated[int, typer.Option(
         min=0, help="seconds SIGTERM gives the requests in flight to finish")] = 10,
 ) -> None:
@@ -68,6 +71,7 @@ def serve(
 
     Example: ipam serve --port 8080
     """
+    import logging.config
     import signal
     import sys
 
@@ -82,22 +86,38 @@ def serve(
         if key:
             os.environ[name] = key
     os.environ["IPAM_FOLLOW"] = "1" if follow else "0"
+    from api import logs
     from infrastructure.settings import Settings, shown_url
 
-    err.print(f"ipam: store {shown_url(Settings.from_env().database_url)}", markup=False,
-              soft_wrap=True, highlight=False)
+    if log_format is not None:
+        os.environ[logs.LOG_FORMAT_VARIABLE] = log_format
+    try:
+        chosen = logs.log_format()
+    except ValueError as error:
+        err.print(str(error), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    log_config = logs.uvicorn_log_config(chosen, log_level)
+    store = f"store {shown_url(Settings.from_env().database_url)}"
+    if chosen == "json":
+        logging.config.dictConfig(log_config)  # type: ignore[arg-type]
+        logging.getLogger("ipam").info(store)
+    else:
+        err.print(f"ipam: {store}", markup=False, soft_wrap=True, highlight=False)
+    logging_options: dict[str, Any] = {} if log_config is None else {"log_config": log_config}
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler
     # it found: this one makes a shutdown that went as planned exit 0, not "killed by SIGTERM"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # no `server` header: what software answers is nobody's business
     if workers > 1:
         uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level=log_level,
-                    server_header=False, timeout_graceful_shutdown=graceful_timeout)
+                    server_header=False, timeout_graceful_shutdown=graceful_timeout,
+                    **logging_options)
     else:
         from api.app import create_app
 
         uvicorn.run(create_app(follow=follow), host=host, port=port, log_level=log_level,
-                    server_header=False, timeout_graceful_shutdown=graceful_timeout)
+                    server_header=False, timeout_graceful_shutdown=graceful_timeout,
+                    **logging_options)
 
 
 @projections_app.command("run")
