@@ -62,7 +62,7 @@ class JsonLines(logging.Formatter):
     and actor of the request being served, and an access record's method, route (the
     template, never the raw path), status and duration in milliseconds."""
 
-    FIELDS = ("method", "route", "status", "duration_ms", "client")
+    FIELDS = ("method", "route", "status", "duration_ms")
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -70,7 +70,7 @@ class JsonLines(logging.Formatter):
             .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage() if record.name != "uvicorn.access" else "access",
+            "message": record.getMessage(),
         }
         request_id = getattr(record, "request_id", None) or _request_id.get()
         actor = getattr(record, "actor", None) or _actor.get()
