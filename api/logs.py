@@ -127,9 +127,9 @@ class AccessLog:
             return str(route.path)
         if self._templates is None:
             paths = self.fastapi.openapi().get("paths", {}) if self.fastapi is not None else {}
-            self._templates = [
-                (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"), path)
-                for path in paths]
+            self._templates = [(re.compile("^" + "/".join(
+                "[^/]+" if part.startswith("{") and part.endswith("}") else re.escape(part)
+                for part in path.split("/")) + "$"), path) for path in paths]
         for pattern, template in self._templates:
             if pattern.match(scope["path"]):
                 return template

@@ -183,25 +183,25 @@ class Batch:
         ])
         updated = {state.aggregate_id for state in kept}
         touched = [key for key in self.networks if key not in updated]
-        if len(touched) <= 4:
-            driver.execute_many(self.session, statements.delete_network,
-                                [{"key": key} for key in touched])
-        for start in range(0, len(touched), 500) if len(touched) > 4 else ():
-            self.session.execute(
-                delete(networks).where(networks.c.aggregate_id.in_(touched[start:start + 500]))
-            )
+        self._delete(statements.delete_network, "key", networks.c.aggregate_id, touched)
         insert_rows(self.session, networks, self.network_rows(updated))
         upsert = self.session.get_bind().dialect.name in UPSERT_DIALECTS
         gone = [
             address for address, doc in self.ips.items()
             if (doc is None or not upsert) and address not in self.absent
         ]
-        if len(gone) <= 4:
-            driver.execute_many(self.session, statements.delete_ip,
-                                [{"address": address} for address in gone])
-        for start in range(0, len(gone), 500) if len(gone) > 4 else ():
-            self.session.execute(delete(ips).where(ips.c.address.in_(gone[start:start + 500])))
+        self._delete(statements.delete_ip, "address", ips.c.address, gone)
         insert_rows(self.session, ips, self.ip_rows(), upsert=upsert)
+
+    def _delete(self, by_key: Any, name: str, column: Any, keys: list[str]) -> None:
+        """Delete the rows with these keys: a command's few one by one (a statement compiled
+        once), a batch's many with `IN` lists of 500."""
+        assert self.session is not None
+        if len(keys) <= 4:
+            driver.execute_many(self.session, by_key, [{name: key} for key in keys])
+            return
+        for start in range(0, len(keys), 500):
+            self.session.execute(delete(column.table).where(column.in_(keys[start:start + 500])))
 
 
 @dataclass(frozen=True)
