@@ -64,6 +64,7 @@ class ChainProjection:
     """The running hash at every position."""
 
     name = "chain"
+    version = 1  # bump when the fold or the tables change (`Projection.version`)
     decodes_events = False  # hashes the stored events as they are
 
     def tables(self, slot: str) -> tuple[Table, ...]:

@@ -10,6 +10,11 @@ transaction rolls back and it starts again from the winner's position.
 A rebuild fills the other slot from position 0 while the live one keeps serving, then switches
 the live slot in one transaction, once the new slot has caught up with the old. A rebuild that
 was interrupted resumes where it stopped.
+
+Each projection declares the version of its code (`Projection.version`), and the store keeps,
+per slot, the version of the code that built the slot (`tables.versions`). When the live slot
+was built by another version (or an unknown one: a store written by 0.3.0 or earlier), the
+projection is outdated, and `Projector.upgrade` rebuilds it from the log.
 """
 
 from __future__ import annotations
@@ -28,12 +33,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import CreateIndex, DropIndex
+from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex
 from sqlalchemy.sql.dml import Insert
 
 from application.service import IpamApplication
 from infrastructure import driver
-from infrastructure.tables import SLOTS, control, positions, slots
+from infrastructure.tables import SLOTS, control, positions, slots, versions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,11 @@ class Projection(Protocol):
     """
 
     name: str
+
+    version: int
+    """The version of the fold and of the tables: bump it whenever the fold or the tables
+    change (what a row holds, a column, an index); an upgrade then rebuilds the projection from
+    the log (`Projector.upgrade`). Only ever raise it: stores keep the version of each slot."""
 
     def tables(self, slot: str) -> Sequence[Table]: ...
 
@@ -68,10 +78,17 @@ class ProjectionStatus:
     head: int
     rebuilding: str | None
     rebuild_position: int | None
+    version: int | None  # of the code that built the live slot; None: unknown (0.3.0 or earlier)
+    code_version: int  # of the code running now (`Projection.version`)
 
     @property
     def lag(self) -> int:
         return max(self.head - self.position, 0)
+
+    @property
+    def code_changed(self) -> bool:
+        """Whether the live slot was built by other code: an upgrade rebuilds the projection."""
+        return self.version != self.code_version
 
 
 def select_notifications(
@@ -193,21 +210,41 @@ class Projector:
     def _key(self, slot: str) -> str:
         return f"{self.name}:{slot}"
 
+    @property
+    def version(self) -> int:
+        """The version of the projection's code (`Projection.version`)."""
+        return int(self.projection.version)
+
     def _ensure_rows(self) -> None:
-        rows: list[tuple[Table, dict[str, Any]]] = [
-            (slots, {"projection": self.name, "live": SLOTS[0], "rebuilding": None}),
-            *((positions, {"name": self._key(s), "position": 0}) for s in SLOTS),
-        ]
-        for table, values in rows:
-            key = table.c[next(iter(values))]
-            with self.engine.begin() as conn:
-                if conn.execute(select(key).where(key == next(iter(values.values())))).first():
+        """Create the projection's control rows where missing: its slots row, each slot's
+        position and, with a new slots row (a new store, whose tables this code has just
+        created), this code's version for both slots, in the same transaction. An existing
+        slots row without versions was written by 0.3.0 or earlier: the version is unknown,
+        and stays so (`outdated`)."""
+        with self.engine.connect() as conn:
+            created = conn.execute(
+                select(slots.c.projection).where(slots.c.projection == self.name)).first()
+        if created is None:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(slots.insert().values(
+                        projection=self.name, live=SLOTS[0], rebuilding=None))
+                    conn.execute(delete(versions).where(versions.c.projection == self.name))
+                    conn.execute(versions.insert(), [
+                        {"projection": self.name, "slot": slot, "version": self.version}
+                        for slot in SLOTS])
+            except SQLIntegrityError:  # another process created it first
+                log.debug("projection %s has its slots row already", self.name)
+        for slot in SLOTS:
+            with self.engine.connect() as conn:
+                if conn.execute(select(positions.c.name)
+                                .where(positions.c.name == self._key(slot))).first():
                     continue
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(table.insert().values(**values))
+                    conn.execute(positions.insert().values(name=self._key(slot), position=0))
             except SQLIntegrityError:  # another process created it first
-                log.debug("projection row %s exists already", values)
+                log.debug("projection position %s exists already", self._key(slot))
 
     def live_slot(self) -> str:
         with self.engine.connect() as conn:
@@ -232,6 +269,18 @@ class Projector:
     def head(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
 
+    def stored_version(self, slot: str) -> int | None:
+        """The version of the code that built the slot (None: unknown)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(versions.c.version).where(
+                versions.c.projection == self.name, versions.c.slot == slot)).scalar_one_or_none()
+        return None if value is None else int(value)
+
+    def outdated(self) -> bool:
+        """Whether the live slot was built by code of another version than this one (or of an
+        unknown one): `upgrade` then rebuilds the projection."""
+        return self.stored_version(self.live_slot()) != self.version
+
     def status(self) -> ProjectionStatus:
         with self.engine.connect() as conn:
             row = conn.execute(select(slots).where(slots.c.projection == self.name)).one()
@@ -239,6 +288,7 @@ class Projector:
             name=self.name, live=row.live, position=self.position(row.live), head=self.head(),
             rebuilding=row.rebuilding,
             rebuild_position=self.position(row.rebuilding) if row.rebuilding else None,
+            version=self.stored_version(row.live), code_version=self.version,
         )
 
     # -- following -----------------------------------------------------------------------------
@@ -309,27 +359,67 @@ class Projector:
             if self.finish_rebuild(target_slot, head, round_applied):
                 return applied
 
+    def upgrade(self, progress: Progress | None = None) -> int | None:
+        """Rebuild the projection if its code changed since the live slot was built
+        (`outdated`); returns the events applied, None when it was up to date.
+
+        The rebuild fills the spare slot, whose tables are dropped and created again when code
+        of another version created them (their columns may have changed), records this code's
+        version for the slot when it starts, and again in the transaction that makes the slot
+        live. Interrupted, it resumes at the next upgrade, as any rebuild under way by code of
+        this version does (`start_rebuild`); the live slot keeps its old version meanwhile, so
+        the projection stays outdated, and readers keep the old slot, until the switch.
+        """
+        if not self.outdated():
+            return None
+        return self.rebuild(progress=progress)
+
     def start_rebuild(self, *, restart: bool) -> str:
         """The slot a rebuild fills: the spare one, emptied (unless an interrupted rebuild
-        resumes there)."""
+        resumes there).
+
+        Only a rebuild begun by code of this version resumes: one begun by other code (or by
+        0.3.0, which recorded no version) starts over, since its rows were folded by another
+        fold, perhaps into tables of another shape. Starting over records this code's version
+        for the slot in the transaction that empties it; when the slot's tables were created
+        by code of another version, it drops them and creates them from this code's tables.
+        """
         with self.engine.connect() as conn:
             row = conn.execute(select(slots).where(slots.c.projection == self.name)).one()
         if row.rebuilding is not None and not restart:
-            return str(row.rebuilding)
+            begun_by = self.stored_version(row.rebuilding)
+            if begun_by == self.version:
+                return str(row.rebuilding)
+            log.info("projection %s: the rebuild under way was begun by code of version %s, "
+                     "this is version %s: starting over", self.name, begun_by, self.version)
         target_slot = other(row.live)
+        tables = self.projection.tables(target_slot)
         with self.datastore.transaction(commit=True) as session:
-            # Nobody reads the spare slot: it is filled without its secondary indexes,
-            # which are built once at the end (much cheaper than kept up row by row).
-            for index in self._indexes(target_slot):
-                session.execute(DropIndex(index, if_exists=True))
-            for table in reversed(self.projection.tables(target_slot)):
-                session.execute(delete(table))
+            # rows first: Python's sqlite3 begins the transaction at the first write, not at
+            # DDL, so on SQLite the tables below are dropped and created in this transaction
             session.execute(
                 update(positions).where(positions.c.name == self._key(target_slot)).values(position=0)
             )
             session.execute(
                 update(slots).where(slots.c.projection == self.name).values(rebuilding=target_slot)
             )
+            built_by = session.execute(select(versions.c.version).where(
+                versions.c.projection == self.name, versions.c.slot == target_slot)
+            ).scalar_one_or_none()
+            self._record_version(session, target_slot)
+            # Nobody reads the spare slot: it is filled without its secondary indexes,
+            # which are built once at the end (much cheaper than kept up row by row).
+            if built_by != self.version:
+                connection = session.connection()
+                for table in reversed(tables):
+                    table.drop(connection, checkfirst=True)
+                for table in tables:
+                    session.execute(CreateTable(table))
+            else:
+                for index in self._indexes(target_slot):
+                    session.execute(DropIndex(index, if_exists=True))
+                for table in reversed(tables):
+                    session.execute(delete(table))
         return target_slot
 
     def finish_rebuild(self, target_slot: str, head: int, applied: int) -> bool:
@@ -378,5 +468,15 @@ class Projector:
                 update(slots).where(slots.c.projection == self.name)
                 .values(live=target_slot, rebuilding=None)
             )
+            self._record_version(session, target_slot)
         return True
+
+    def _record_version(self, session: Session, slot: str) -> None:
+        """Record this code's version as the slot's (in the caller's transaction, which has
+        updated the projection's slots row first: concurrent writers of the row wait)."""
+        where = (versions.c.projection == self.name, versions.c.slot == slot)
+        updated: Any = session.execute(update(versions).where(*where).values(version=self.version))
+        if updated.rowcount == 0:
+            session.execute(versions.insert().values(
+                projection=self.name, slot=slot, version=self.version))
 

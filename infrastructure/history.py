@@ -113,6 +113,7 @@ class HistoryProjection:
     """Network events as the history endpoints show them."""
 
     name = "history"
+    version = 1  # bump when the fold or the tables change (`Projection.version`)
 
     def __init__(self) -> None:
         # network id by aggregate id, kept across batches: it never changes (the aggregate id

@@ -232,6 +232,7 @@ class ReadModelProjection:
     """Networks and IPs as the API lists and finds them."""
 
     name = "read_models"
+    version = 1  # bump when the fold or the tables change (`Projection.version`)
 
     def tables(self, slot: str) -> tuple[Table, ...]:
         t = read_model_tables(slot)

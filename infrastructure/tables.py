@@ -61,6 +61,19 @@ slots = Table(
     Column("rebuilding", String(1), nullable=True),  # the slot a rebuild is filling, if any
 )
 
+versions = Table(
+    "ipam_projection_versions",
+    control,
+    Column("projection", String(48), primary_key=True),
+    Column("slot", String(1), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+"""The version of the projection's code (`Projection.version`) that created a slot's tables and
+folds its rows: written for both slots when a store is created, and for the slot a rebuild fills
+when it starts and again when it goes live. A slot without a row was built by 0.3.0 or earlier,
+or by code whose version is otherwise unknown (new after 0.3.0: `control.create_all` creates the
+table in an older store, which then has no rows)."""
+
 BIG = BigInteger().with_variant(Integer(), "sqlite")
 
 

@@ -38,7 +38,7 @@ def status(db_url: str, cwd: Path) -> Status:
     for line in result.stdout.splitlines():
         cells = [cell.strip() for cell in line.split("│")[1:-1]]
         if cells and cells[0] in PROJECTIONS:
-            name, live, position, head, lag, rebuilding = cells
+            name, live, position, head, lag, rebuilding = cells[:6]  # then version, code changed
             rows[name] = (live, int(position), int(head), int(lag), rebuilding)
     assert set(rows) == set(PROJECTIONS), result.stdout
     return rows
