@@ -15,10 +15,12 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import auth, console, docs, errors, hardening, history, ips, logs, networks, openapi
+from api import metrics as metrics_api
 from api.deps import request_id_from
 from api.hmac_auth import HmacKeys
 from api.schemas import HealthResponse, HTTPErrorResponse
 from application.context import RequestContext
+from infrastructure import metrics
 from infrastructure.loop import LoopExecutor
 from infrastructure.store import Ipam, open_ipam
 
@@ -80,8 +82,12 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         owned = ipam is None
         app.state.ipam = ipam or open_ipam()
         if owned:
+            # an upgrade whose projection code changed: rebuild them before answering anyone
+            # (with --workers, one process does it while the others wait for it)
+            await asyncio.to_thread(app.state.ipam.upgrade_projections)
             announce(app.state.ipam.tokens.bootstrap(RequestContext.new(actor="ipam serve")))
         served: Ipam = app.state.ipam
+        served.app.observer = metrics.CommandMetrics()  # counts what this server commits
         if served.settings.is_sqlite or served.settings.writer_threads == 0:
             # one thread writes: this loop's (`infrastructure.loop`, `api.writers`)
             served.write_loop = LoopExecutor(asyncio.get_running_loop())
@@ -100,6 +106,7 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         finally:
             served.write_loop = None
             served.app.snapshot_writer = None
+            served.app.observer = None
             snapshots.shutdown(wait=True)
             if owned:
                 served.close()
@@ -122,11 +129,13 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     openapi.document(app)
     docs.install(app)
 
+    app.add_middleware(metrics_api.RouteMarker)
     app.add_middleware(auth.AuthMiddleware, fastapi=app, hmac_keys=HmacKeys.from_environment())
     if logs.log_format() == "json":  # uvicorn's access log is off then (`logs.uvicorn_log_config`)
         app.add_middleware(logs.AccessLog, fastapi=app)
     app.add_middleware(RequestIdMiddleware)
     hardening.install(app)
+    app.add_middleware(metrics_api.RequestMetrics, fastapi=app)  # outermost: counts every answer
 
     @app.get("/v1/health", response_model=HealthResponse, tags=["health"],
              responses={503: {"model": HTTPErrorResponse,
@@ -144,5 +153,6 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
     app.include_router(networks.router)
     app.include_router(ips.router)
     app.include_router(history.router)
+    metrics_api.install(app)
     console.install(app)
     return app

@@ -21,6 +21,7 @@ from api.errors import error_response
 from api.hmac_auth import HmacKeys
 from application.access import Principal
 from domain.errors import UnauthenticatedError
+from infrastructure.metrics import AUTH_FAILURES
 
 PUBLIC = frozenset({"/v1/health", "/docs", "/openapi.json", "/ui"})
 # Swagger UI's scripts and styles; the console, which signs in with its own cookie
@@ -76,8 +77,9 @@ class AuthMiddleware:
                 principal = await self._bearer(given[1])
             else:
                 raise UnauthenticatedError(
-                    "missing bearer token: send Authorization: Bearer <token>")
+                    "missing bearer token: send Authorization: Bearer <token>", reason="missing")
         except UnauthenticatedError as error:
+            AUTH_FAILURES.labels(reason=error.reason).inc()
             await _refuse(error.message, scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal

@@ -65,25 +65,27 @@ class HmacKeys:
         stale X-Date, or a wrong MAC."""
         key = self._keys.get(kind)
         if key is None:
-            raise UnauthenticatedError(f"HMAC authentication of type {kind} is not configured")
+            raise UnauthenticatedError(f"HMAC authentication of type {kind} is not configured",
+                                       reason="hmac_not_configured")
         if not date:
-            raise UnauthenticatedError("HMAC authentication needs an X-Date header (RFC 3339)")
+            raise UnauthenticatedError("HMAC authentication needs an X-Date header (RFC 3339)",
+                                       reason="hmac_date")
         try:
             moment = datetime.fromisoformat(date.strip())
         except ValueError:
             moment = None
         if moment is None or moment.tzinfo is None:
             raise UnauthenticatedError("the X-Date header must be an RFC 3339 time, e.g. "
-                                       "2026-01-01T00:00:00Z")
+                                       "2026-01-01T00:00:00Z", reason="hmac_date")
         age = self._now() - moment
         if age > LIFETIME:
             raise UnauthenticatedError("the timestamp in your header is too old, please check "
-                                       "that your clock is synchronised")
+                                       "that your clock is synchronised", reason="hmac_date")
         if -age > LIFETIME:
             raise UnauthenticatedError("the timestamp in your header is in the future, please "
-                                       "check that your clock is synchronised")
+                                       "check that your clock is synchronised", reason="hmac_date")
         expected = mac_of(key, go_rfc3339(moment), method, salt or "")
         if not hmac.compare_digest(expected.encode(), mac.strip().encode("utf-8", "replace")):
-            raise UnauthenticatedError("wrong HMAC")
+            raise UnauthenticatedError("wrong HMAC", reason="hmac_invalid")
         subject = f"hmac:{kind}"
         return Principal(subject=subject, role=ROLES[kind], projects=None, credential=subject)

@@ -7,16 +7,18 @@ the path only. Tokens travel in headers, which no log line writes.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
-import re
 import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.routes import RouteTemplates
 
 ACCESS_LOGGER = "uvicorn.access"
 
@@ -87,11 +89,22 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def uvicorn_log_config(log_format: str, level: str = "info") -> dict[str, Any] | None:
-    """uvicorn's logging in the chosen format (None: uvicorn's own). In JSON, uvicorn's access
-    log is off: `AccessLog` writes one with the request's id, actor, route and duration."""
+OWN_LOGGERS = ("ipam", "api", "application", "infrastructure")  # this service's modules
+
+
+def uvicorn_log_config(log_format: str, level: str = "info") -> dict[str, Any]:
+    """uvicorn's logging in the chosen format. In text, uvicorn's own, which also writes this
+    service's messages (a projection rebuilt at start-up, a follower that failed) at the
+    chosen level. In JSON, uvicorn's access log is off: `AccessLog` writes one with the
+    request's id, actor, route and duration."""
     if log_format != "json":
-        return None
+        from uvicorn.config import LOGGING_CONFIG
+
+        config = copy.deepcopy(LOGGING_CONFIG)
+        for name in OWN_LOGGERS:
+            config["loggers"][name] = {"handlers": ["default"], "level": level.upper(),
+                                       "propagate": False}
+        return config
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     return {
         "version": 1,
@@ -115,25 +128,8 @@ class AccessLog:
 
     def __init__(self, app: ASGIApp, fastapi: Any = None) -> None:
         self.app = app
-        self.fastapi = fastapi  # its OpenAPI paths name the routes a request never reached
+        self.routes = RouteTemplates(fastapi)  # the OpenAPI paths name routes never reached
         self.logger = logging.getLogger(ACCESS)
-        self._templates: list[tuple[re.Pattern[str], str]] | None = None
-
-    def _route(self, scope: Scope) -> str:
-        """The template of the route that served the request, or of the one it was meant for
-        (refused before routing: 401); never the raw path."""
-        route = scope.get("route")
-        if route is not None and getattr(route, "path", None):
-            return str(route.path)
-        if self._templates is None:
-            paths = self.fastapi.openapi().get("paths", {}) if self.fastapi is not None else {}
-            self._templates = [(re.compile("^" + "/".join(
-                "[^/]+" if part.startswith("{") and part.endswith("}") else re.escape(part)
-                for part in path.split("/")) + "$"), path) for path in paths]
-        for pattern, template in self._templates:
-            if pattern.match(scope["path"]):
-                return template
-        return "(no route)"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -154,7 +150,7 @@ class AccessLog:
             await self.app(scope, receive, send_status)
         finally:
             principal = state.get("principal")
-            route = self._route(scope)
+            route = self.routes.of(scope)
             answered = status[0] if status else 500
             self.logger.info(
                 "%s %s %s", scope["method"], route, answered,

@@ -242,6 +242,7 @@ REFUSALS: dict[str, dict[int, str]] = {
                404: f"{NO_IP}, or none held it at that time"},
     "ipHistory": {400: f"an address that does not parse; {PAGE}"},
     "prefixHistory": {400: f"cidr is missing or not a canonical CIDR; {PAGE}"},
+    "metrics": {},
 }
 AUTHENTICATED = {401: UNAUTHENTICATED}
 

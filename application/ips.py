@@ -14,7 +14,7 @@ from uuid import uuid4
 from application.access import Principal, visible_ip
 from application.context import RequestContext
 from application.views import apply_ip_update, ip_document
-from application.writes import WriteApplication, idempotent, retrying
+from application.writes import WriteApplication, allocation, idempotent, retrying
 from domain.addressing import Family, parse_address, parse_family
 from domain.errors import InvalidRequestError, IPNotFoundError, NetworkNotFoundError
 from domain.identifiers import check_id
@@ -25,6 +25,7 @@ from domain.token import Role
 class IPCommands(WriteApplication):
     """The IP use cases."""
 
+    @allocation
     @idempotent
     def acquire_ip(
         self, *, context: RequestContext, network_id: str, project_id: str,

@@ -13,7 +13,7 @@ from uuid import uuid4
 from application.access import Principal, visible_network
 from application.context import RequestContext
 from application.views import network_view
-from application.writes import WriteApplication, idempotent, retrying
+from application.writes import WriteApplication, allocation, idempotent, retrying
 from domain.addressing import Family, parse_family, parse_family_lengths
 from domain.errors import (
     AlreadyExistsError,
@@ -208,6 +208,7 @@ class NetworkCommands(WriteApplication):
             touched.append(pool)
         return self._commit(view, *touched)
 
+    @allocation
     @idempotent
     def allocate_child_network(
         self, *, context: RequestContext, partition_id: str, project_id: str, name: str = "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -146,3 +147,13 @@ class IdempotencyRecords(Protocol):
 
     def find(self, record_id: UUID) -> IdempotencyRecord | None:
         """The record, unless there is none or it has expired."""
+
+
+class WriteObserver(Protocol):
+    """Told what the commands did, for the service's metrics: the events of every change once
+    it is committed, and why an allocation was refused when it finally was (not a retried
+    attempt)."""
+
+    def committed(self, events: Sequence[Any]) -> None: ...
+
+    def refused(self, reason: str) -> None: ...

@@ -190,9 +190,9 @@ class Tokens:
         if not hmac.compare_digest(stored, digest):
             raise UnauthenticatedError("invalid token")
         if digest in self._revoked:
-            raise UnauthenticatedError("the token has been revoked")
+            raise UnauthenticatedError("the token has been revoked", reason="revoked")
         if expires_at is not None and expires_at <= datetime.now(UTC):
-            raise UnauthenticatedError("the token has expired")
+            raise UnauthenticatedError("the token has expired", reason="expired")
         return principal
 
     def _load(self, digest: str) -> tuple[str, Principal, datetime | None]:

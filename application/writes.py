@@ -25,8 +25,19 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, OperationalError
 
 from application.context import RequestContext
-from application.ports import IdempotencyRecord, IdempotencyRecords, ReadModel
-from domain.errors import ConcurrentUpdateError, IdempotencyMismatchError, NetworkNotFoundError
+from application.ports import IdempotencyRecord, IdempotencyRecords, ReadModel, WriteObserver
+from domain.errors import (
+    ConcurrentUpdateError,
+    ConflictError,
+    ExhaustedError,
+    ForbiddenError,
+    IdempotencyMismatchError,
+    InvalidRequestError,
+    IpamError,
+    NetworkNotFoundError,
+    NotFoundError,
+    OverlapError,
+)
 from domain.namespace import Namespace, VrfPool, namespace_uuid, vrf_pool_uuid
 from domain.network import Network, network_uuid
 
@@ -130,6 +141,41 @@ def idempotent(command: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, An
     return wrapper
 
 
+def refusal_reason(error: IpamError) -> str:
+    """Why an allocation was refused, in one word (`ipam_allocation_failures_total{reason}`)."""
+    reasons: tuple[tuple[type[IpamError], str], ...] = (
+        (ExhaustedError, "exhausted"),  # no free address, prefix or VRF id
+        (ConcurrentUpdateError, "concurrent"),  # lost the race to concurrent changes too often
+        (ConflictError, "conflict"),  # the specific address is taken
+        (OverlapError, "overlap"),
+        (IdempotencyMismatchError, "idempotency_mismatch"),
+        (NotFoundError, "not_found"),
+        (ForbiddenError, "forbidden"),
+        (InvalidRequestError, "invalid"),
+    )
+    for kind, reason in reasons:
+        if isinstance(error, kind):
+            return reason
+    return "unprocessable"
+
+
+def allocation(command: Callable[P, R]) -> Callable[P, R]:
+    """An allocation: its refusal is told to the application's observer (once, with its
+    reason; the attempts `retrying` makes again are not refusals)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except IpamError as error:
+            observer = getattr(args[0], "observer", None)
+            if observer is not None:
+                observer.refused(refusal_reason(error))
+            raise
+
+    return wrapper
+
+
 class _Pending(threading.local):
     key: PendingKey | None = None
 
@@ -140,6 +186,7 @@ class WriteApplication(Application[UUID]):
 
     read_model: ReadModel | None = None
     idempotency: IdempotencyRecords | None = None
+    observer: WriteObserver | None = None  # told each committed change and refused allocation
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -64,7 +64,14 @@ class InUseError(UnprocessableError):
 
 
 class UnauthenticatedError(IpamError):
-    """No token, or a token that is unknown, revoked or expired (401)."""
+    """No token, or a token that is unknown, revoked or expired (401). `reason` says which, in
+    one word an operator can count (`ipam_auth_failures_total`): missing, invalid, revoked,
+    expired, hmac_not_configured, hmac_date (X-Date missing, malformed or too far from the
+    server's clock), hmac_invalid."""
+
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ForbiddenError(IpamError):

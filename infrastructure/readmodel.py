@@ -107,6 +107,18 @@ class SqlReadModel:
                  "project_id": r.project_id, "parent_id": r.parent_id,
                  "private_super": bool(r.private_super), "vrf": r.vrf} for r in rows]
 
+    def private_supers(self, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The documents of the first `limit` private super networks in id order, and how
+        many there are (for the metrics, which show a bounded number)."""
+        networks = self._tables.networks
+        supers = networks.c.private_super.is_(True)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(networks).where(supers).order_by(networks.c.id).limit(limit)).all()
+            count = conn.execute(select(func.count()).select_from(networks).where(supers))
+            total = int(count.scalar_one())
+        return [_document(row) for row in rows], total
+
     def get_ip(self, address: str) -> dict[str, Any] | None:
         ips = self._tables.ips
         with self.engine.connect() as conn:

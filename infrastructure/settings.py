@@ -11,6 +11,9 @@
 `IPAM_WRITER_THREADS`: on PostgreSQL, the threads a server process writes on (default 4; 0: its
 event loop writes, as on SQLite, see `api.writers`). `IPAM_INLINE_PROJECTIONS=1`: projections
 applied in each command's transaction instead of by the follower (`infrastructure.inline`).
+
+`IPAM_METRICS_MAX_NETWORKS`: at most this many series per `ipam_network_*` metric family of
+`GET /metrics` (one per super network and family; default 500, 0: none).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class Settings:
     inline_projections: bool = False
     # threads that write on PostgreSQL; 0: the server's event loop writes, as on SQLite
     writer_threads: int = 4
+    # series per `ipam_network_*` family of the metrics (super networks x families)
+    metrics_max_networks: int = 500
 
     @property
     def is_sqlite(self) -> bool:
@@ -51,9 +56,13 @@ class Settings:
         writers = os.environ.get("IPAM_WRITER_THREADS", "").strip() or "4"
         if not (writers.isdigit() and 0 <= int(writers) <= 64):
             raise ValueError(f"IPAM_WRITER_THREADS must be a number from 0 to 64, not {writers!r}")
+        networks = os.environ.get("IPAM_METRICS_MAX_NETWORKS", "").strip() or "500"
+        if not (networks.isdigit() and int(networks) <= 1_000_000):
+            raise ValueError("IPAM_METRICS_MAX_NETWORKS must be a number from 0 to 1000000, "
+                             f"not {networks!r}")
         return cls(database_url=sqlalchemy_url(url), idempotency_ttl=int(ttl) if ttl else 86_400,
                    inline_projections=inline in ("1", "true", "yes", "on"),
-                   writer_threads=int(writers))
+                   writer_threads=int(writers), metrics_max_networks=int(networks))
 
 
 def default_store() -> Path:

@@ -77,12 +77,15 @@ class StoredIpam(IpamApplication):
         )
 
     def _record(self, processing_event: Any) -> Any:
-        """Record the events, then cache the saved aggregates (see `Repository.keep`)."""
+        """Record the events, then cache the saved aggregates (see `Repository.keep`) and tell
+        the observer (the metrics) what was committed."""
         recordings = super()._record(processing_event)
         repository = self.repository
         if isinstance(repository, SnapshotTolerantRepository):
             for aggregate in processing_event.aggregates.values():
                 repository.keep(aggregate)
+        if self.observer is not None:
+            self.observer.committed(processing_event.events)
         return recordings
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -360,6 +363,41 @@ class Ipam:
         if applied is None:
             applied = max(projector.catch_up(limit) for projector in self.projectors.values())
         return applied
+
+    def upgrade_projections(
+        self, progress: Callable[[str, int, int], None] | None = None,
+    ) -> list[str]:
+        """Rebuild every projection whose code changed since its live slot was built
+        (`Projector.upgrade`); returns the names of those this call rebuilt.
+
+        Processes starting together on one store (`ipam serve --workers`, several processes on
+        one SQLite file) take turns under the schema lock, and each looks again once it holds
+        it: the first rebuilds, the others find nothing left to do. An interrupted upgrade
+        resumes at the next call. `progress` is told (projection, position reached, head).
+        """
+        if not any(projector.outdated() for projector in self.projectors.values()):
+            return []  # the usual start: no lock taken
+        rebuilt: list[str] = []
+        with _schema_lock(self.settings.database_url):
+            for name, projector in self.projectors.items():
+                built_by = projector.stored_version(projector.live_slot())
+                if built_by == projector.version:
+                    continue  # up to date, or rebuilt by another process meanwhile
+
+                def report(position: int, head: int, name: str = name) -> None:
+                    if progress is not None:
+                        progress(name, position, head)
+
+                started = time.perf_counter()
+                applied = projector.upgrade(report)
+                if applied is None:
+                    continue
+                log.info("projection %s rebuilt because its code changed (version %s, built by "
+                         "%s): %d events in %.1f s, live slot %s", name, projector.version,
+                         "unknown" if built_by is None else built_by, applied,
+                         time.perf_counter() - started, projector.live)
+                rebuilt.append(name)
+        return rebuilt
 
     def close(self) -> None:
         self._stop.set()

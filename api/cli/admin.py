@@ -45,7 +45,19 @@ HmacAdminKey = Annotated[str | None, _hmac_key("admin")]
 def _open(database_url: str | None):  # type: ignore[no-untyped-def]
     from infrastructure.store import open_ipam
 
+    _settings(database_url)  # a wrong setting is exit 2 with its message, not a traceback
     return open_ipam(database_url)
+
+
+def _settings(database_url: str | None = None) -> Any:
+    """The settings from the environment; a wrong one ends the command with exit 2."""
+    from infrastructure.settings import Settings
+
+    try:
+        return Settings.from_env(database_url)
+    except ValueError as error:
+        err.print(f"ipam: {error}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
 
 
 def serve(
@@ -87,7 +99,7 @@ def serve(
             os.environ[name] = key
     os.environ["IPAM_FOLLOW"] = "1" if follow else "0"
     from api import logs
-    from infrastructure.settings import Settings, shown_url
+    from infrastructure.settings import shown_url
 
     if log_format is not None:
         os.environ[logs.LOG_FORMAT_VARIABLE] = log_format
@@ -97,27 +109,55 @@ def serve(
         err.print(str(error), markup=False, highlight=False)
         raise typer.Exit(2) from None
     log_config = logs.uvicorn_log_config(chosen, log_level)
-    store = f"store {shown_url(Settings.from_env().database_url)}"
+    store = f"store {shown_url(_settings().database_url)}"
     if chosen == "json":
-        logging.config.dictConfig(log_config)  # type: ignore[arg-type]
+        logging.config.dictConfig(log_config)
         logging.getLogger("ipam").info(store)
     else:
         err.print(f"ipam: {store}", markup=False, soft_wrap=True, highlight=False)
-    logging_options: dict[str, Any] = {} if log_config is None else {"log_config": log_config}
+    logging_options: dict[str, Any] = {"log_config": log_config}
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler
     # it found: this one makes a shutdown that went as planned exit 0, not "killed by SIGTERM"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # no `server` header: what software answers is nobody's business
-    if workers > 1:
-        uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level=log_level,
-                    server_header=False, timeout_graceful_shutdown=graceful_timeout,
-                    **logging_options)
-    else:
-        from api.app import create_app
+    made = _metrics_directory(workers)
+    try:
+        # no `server` header: what software answers is nobody's business
+        if workers > 1:
+            uvicorn.run("api.main:app", host=host, port=port, workers=workers,
+                        log_level=log_level, server_header=False,
+                        timeout_graceful_shutdown=graceful_timeout, **logging_options)
+        else:
+            from api.app import create_app
 
-        uvicorn.run(create_app(follow=follow), host=host, port=port, log_level=log_level,
-                    server_header=False, timeout_graceful_shutdown=graceful_timeout,
-                    **logging_options)
+            uvicorn.run(create_app(follow=follow), host=host, port=port, log_level=log_level,
+                        server_header=False, timeout_graceful_shutdown=graceful_timeout,
+                        **logging_options)
+    finally:
+        if made is not None:
+            import shutil
+
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _metrics_directory(workers: int) -> str | None:
+    """Several server processes count into files in `PROMETHEUS_MULTIPROC_DIR`, which a scrape
+    of any of them adds up (prometheus-client's multiprocess mode): a directory of this server's
+    own unless one is given, emptied of an earlier run's counts. Returns the directory to
+    remove afterwards (the one made here), if any. Set before prometheus-client is imported."""
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for counts in directory.glob("*.db"):
+            counts.unlink(missing_ok=True)
+        return None
+    if workers == 1:
+        return None
+    made = tempfile.mkdtemp(prefix="ipam-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    return made
 
 
 @projections_app.command("run")
@@ -128,10 +168,17 @@ def projections_run(
 ) -> None:
     """Follow the event log into every projection (a separate runner process).
 
+    First rebuilds the projections whose code changed (as `ipam serve` does when it starts).
+
     Example: ipam projections run --interval 0.5
     """
     ipam = _open(database_url)
     try:
+        outdated = [name for name, p in ipam.projectors.items() if p.outdated()]
+        if outdated:
+            err.print(f"rebuilding the projections whose code changed: {', '.join(outdated)}")
+            rebuilt = ipam.upgrade_projections()
+            err.print(f"rebuilt: {', '.join(rebuilt) or 'none (another process did)'}")
         while True:
             applied = {name: p.catch_up() for name, p in ipam.projectors.items()}
             if once:
@@ -153,6 +200,8 @@ def projections_rebuild(
     """Rebuild a projection from the log into its spare tables, then switch readers to it.
 
     Safe while the server serves: readers keep the old tables until the new ones have caught up.
+    `ipam serve` and `ipam projections run` rebuild the projections whose code changed when
+    they start (`ipam projections status` shows which); this command rebuilds by hand.
 
     Example: ipam projections rebuild read_models
     """
@@ -191,7 +240,9 @@ def projections_rebuild(
 
 @projections_app.command("status")
 def projections_status(database_url: DatabaseUrl = None) -> None:
-    """Show each projection's position, the log's head, the lag and any rebuild under way.
+    """Show each projection's position, the log's head, the lag, any rebuild under way, the
+    version of the code that built it and whether the code has changed since (the next
+    `ipam serve` then rebuilds it).
 
     Example: ipam projections status
     """
@@ -199,11 +250,14 @@ def projections_status(database_url: DatabaseUrl = None) -> None:
 
     ipam = _open(database_url)
     try:
-        table = Table("projection", "live slot", "position", "head", "lag", "rebuilding")
+        table = Table("projection", "live slot", "position", "head", "lag", "rebuilding",
+                      "version", "code changed")
         for projector in ipam.projectors.values():
             s = projector.status()
             rebuilding = f"slot {s.rebuilding} at {s.rebuild_position}" if s.rebuilding else "-"
-            table.add_row(s.name, s.live, str(s.position), str(s.head), str(s.lag), rebuilding)
+            version = "unknown" if s.version is None else str(s.version)
+            table.add_row(s.name, s.live, str(s.position), str(s.head), str(s.lag), rebuilding,
+                          version, "yes" if s.code_changed else "no")
         Console().print(table)
     finally:
         ipam.close()
@@ -226,9 +280,9 @@ def backup(
 
     from infrastructure.backup import BackupRefused
     from infrastructure.backup import backup as take_backup
-    from infrastructure.settings import Settings, shown_url
+    from infrastructure.settings import shown_url
 
-    url = Settings.from_env(database_url).database_url
+    url = _settings(database_url).database_url
     try:
         result = take_backup(url, file, overwrite=force)
     except BackupRefused as refused:

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from application.access import Principal
 from domain.errors import UnauthenticatedError
+from infrastructure.metrics import AUTH_FAILURES
 
 COOKIE = "ipam_session"
 PATH = "/ui"
@@ -52,9 +53,13 @@ def sign_in(request: Request, response: Response, secret: str) -> Principal:
     """Authenticate the token and set the session cookie (UnauthenticatedError if it is not
     valid)."""
     secret = secret.strip()
-    if not secret:
-        raise UnauthenticatedError("give a token")
-    principal: Principal = request.app.state.ipam.tokens.authenticate(secret)
+    try:
+        if not secret:
+            raise UnauthenticatedError("give a token", reason="missing")
+        principal: Principal = request.app.state.ipam.tokens.authenticate(secret)
+    except UnauthenticatedError as error:
+        AUTH_FAILURES.labels(reason=error.reason).inc()
+        raise
     response.set_cookie(COOKIE, secret, path=PATH, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
     return principal

@@ -244,6 +244,9 @@ MATRIX = [
         (200, 200, 200, 200, 200, 200, 200)),
     Row("history of prefix", "GET", "/v1/prefix/history?cidr=10.0.0.0/16", None,
         (200, 200, 200, 200, 200, 200, 200)),
+    # -- operations: metrics for any role (a bound token sees only its super networks) -----
+    Row("metrics", "GET", "/metrics", None,
+        (200, 200, 200, 200, 200, 200, 200)),
 ]
 
 

@@ -38,6 +38,7 @@ REQUIRED: dict[str, set[str]] = {
 READ, WRITE = {401}, {400, 401, 403, 404, 409, 422}
 ROUTES: dict[tuple[str, str], tuple[str, set[int]]] = {
     ("GET", "/v1/health"): ("health", {503}),
+    ("GET", "/metrics"): ("metrics", {401}),
     ("GET", "/v1/network"): ("listNetworks", READ | {400}),
     ("PUT", "/v1/network"): ("createNetwork", WRITE - {404} | {413}),
     ("POST", "/v1/network"): ("updateNetwork", WRITE | {413}),
