@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import sys
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -24,6 +26,8 @@ from infrastructure import metrics
 from infrastructure.loop import LoopExecutor
 from infrastructure.store import Ipam, open_ipam
 
+log = logging.getLogger("ipam")
+
 
 def announce(secret: str | None) -> None:
     """Print the first admin token once, on the console, never to a log."""
@@ -35,6 +39,21 @@ def announce(secret: str | None) -> None:
         f"      {secret}\n\n"
     )
     sys.stderr.flush()
+
+
+def upgrade_projections(ipam: Ipam, every: float = 10.0) -> None:
+    """Rebuild the projections whose code changed, saying how far it got every `every`
+    seconds (on a long log this takes minutes, and nothing else is logged meanwhile)."""
+    said = time.monotonic()
+
+    def progress(projection: str, position: int, head: int) -> None:
+        nonlocal said
+        if time.monotonic() - said >= every:
+            said = time.monotonic()
+            log.info("rebuilding projection %s, whose code changed: %d of %d events", projection,
+                     position, head)
+
+    ipam.upgrade_projections(progress)
 
 
 class RequestIdMiddleware:
@@ -84,7 +103,7 @@ def create_app(ipam: Ipam | None = None, *, follow: bool = True) -> FastAPI:
         if owned:
             # an upgrade whose projection code changed: rebuild them before answering anyone
             # (with --workers, one process does it while the others wait for it)
-            await asyncio.to_thread(app.state.ipam.upgrade_projections)
+            await asyncio.to_thread(upgrade_projections, app.state.ipam)
             announce(app.state.ipam.tokens.bootstrap(RequestContext.new(actor="ipam serve")))
         served: Ipam = app.state.ipam
         served.app.observer = metrics.CommandMetrics()  # counts what this server commits

@@ -100,7 +100,6 @@ def install(app: FastAPI) -> None:
         networks it may see)."""
         principal = principal_of(request)
         ipam = request.app.state.ipam
-        store = metrics.StoreMetrics(
-            ipam, ipam.settings.metrics_max_networks,
-            visible=None if principal.projects is None else principal.sees_network)
+        store = metrics.StoreMetrics(ipam, ipam.settings.metrics_max_networks,
+                                     projects=principal.projects)
         return Response(metrics.exposition(store), media_type=CONTENT_TYPE)

@@ -46,9 +46,10 @@ DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 
 
 def multiprocess_mode() -> bool:
-    """Whether the counts go to files shared by several server processes (prometheus-client
-    decides this once, when it is first imported, from the same variable)."""
-    return bool(os.environ.get(MULTIPROCESS_DIRECTORY))
+    """Whether the counts go to files shared by several server processes: prometheus-client
+    decides this once, when it is first imported, by whether either spelling of the variable
+    is set at all (`ipam serve` removes an empty one)."""
+    return MULTIPROCESS_DIRECTORY in os.environ or MULTIPROCESS_DIRECTORY.lower() in os.environ
 
 
 # no `_created` series beside every counter: nobody queries them
@@ -119,30 +120,46 @@ class CommandMetrics:
 
 
 class StoreMetrics:
-    """The figures read from the store at each scrape. `visible(project_id)` says which super
-    networks the scraping principal may see (a token bound to projects sees its own and the
-    project-less ones, as everywhere else)."""
+    """The figures read from the store at each scrape. `projects`: those of a token bound to
+    projects, which sees the super networks of its projects and the project-less ones, as
+    everywhere else (None: every one)."""
 
-    def __init__(self, ipam: Any, max_networks: int, visible: Any = None) -> None:
+    # events a scrape applies to the read models before it reads the network figures: a scrape
+    # is answered in well under a second however far behind they are (the lag says how far)
+    CATCH_UP = 2000
+
+    def __init__(self, ipam: Any, max_networks: int,
+                 projects: frozenset[str] | None = None) -> None:
         self.ipam = ipam
         self.max_networks = max_networks
-        self.visible = visible
+        self.projects = projects
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("ipam_store_up", "1 when the store answered this scrape, else 0 "
-                               "(the store's figures are then missing).")
+        up = GaugeMetricFamily("ipam_store_up", "1 when the store answered this scrape's "
+                               "reads of the log and the projections, else 0 (their figures "
+                               "are then missing).")
         try:
-            figures = list(self._figures())
+            log_figures = list(self._log())
         except Exception:  # the store is down: the process's own counts are still worth having
             log.exception("metrics: the store did not answer")
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
+            log_figures = []
+        up.add_metric([], 1 if log_figures else 0)
         yield up
-        yield from figures
+        yield from log_figures
+        networks = GaugeMetricFamily(
+            "ipam_network_figures_up", "1 when this scrape read the super networks' figures, "
+            "else 0 (a projection that cannot apply an event, a store that went away: the "
+            "ipam_network_* series are then missing; the server's log says why).")
+        try:
+            network_figures = list(self._networks())
+        except Exception:
+            log.exception("metrics: the super networks' figures could not be read")
+            network_figures = []
+        networks.add_metric([], 1 if network_figures else 0)
+        yield networks
+        yield from network_figures
 
-    def _figures(self) -> Iterator[Metric]:
+    def _log(self) -> Iterator[Metric]:
         projectors = self.ipam.projectors.values()
         statuses = [projector.status() for projector in projectors]
         head = max((status.head for status in statuses), default=0)
@@ -161,11 +178,11 @@ class StoreMetrics:
                 progress.add_metric([status.name], min(done, 1.0))
         yield lag
         yield progress
-        # the network figures as of this scrape (the lag above was measured before)
-        self.ipam.read_model.catch_up()
-        yield from self._networks()
 
     def _networks(self) -> Iterable[Metric]:
+        # the figures as of this scrape, as a read would give them (the lag above was measured
+        # before), unless the read models are far behind
+        self.ipam.projection.catch_up(self.CATCH_UP)
         labels = ["network", "family"]
         info = GaugeMetricFamily("ipam_network_info", "1 for each super network shown below, "
                                  "with its partition (join on network).",
@@ -179,17 +196,15 @@ class StoreMetrics:
             "ipam_network_free_child_prefixes", "Child prefixes of the family's default length "
             "that can still be carved (a family without a default length has no series).",
             labels=labels)
-        documents, count = self.ipam.read_model.private_supers(self.max_networks)
-        series, omitted = 0, 0
+        documents, count = self.ipam.read_model.private_supers(self.max_networks, self.projects)
+        series = shown = 0
         for document in documents:
-            if self.visible is not None and not self.visible(document["project_id"]):
-                continue
             families = [(name, figures) for name, figures in document["capacity"].items()
                         if figures is not None]
-            if omitted or series + len(families) > self.max_networks:
-                omitted += 1  # the first networks in id order, as many as fit: no gaps
-                continue
+            if series + len(families) > self.max_networks:
+                break  # the first networks in id order, as many as fit: no gaps
             series += len(families)
+            shown += 1
             network = document["network_id"]
             info.add_metric([network, document["partition_id"]], 1)
             for name, figures in families:
@@ -199,12 +214,11 @@ class StoreMetrics:
                                 float(all_addresses - int(figures["free_space"])))
                 if "free_child_prefixes" in figures:
                     free.add_metric([network, name], float(int(figures["free_child_prefixes"])))
-        omitted += count - len(documents)  # those beyond the bound were not even read
         yield from (info, total, used, free)
         yield GaugeMetricFamily(
             "ipam_metrics_networks_omitted", "Super networks left out of the ipam_network_* "
             "series by IPAM_METRICS_MAX_NETWORKS (those after the last one shown, in id "
-            "order).", value=omitted)
+            "order).", value=count - shown)
 
 
 class _Counted:

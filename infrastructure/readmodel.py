@@ -62,7 +62,10 @@ class SqlReadModel:
     def __init__(self, projector: Projector) -> None:
         self.projector = projector
         self.engine = projector.engine
-        add_missing_indexes(projector)
+        if not projector.outdated():
+            # built by this code's version; an outdated projection's tables may lack a column
+            # an index of this code needs: its rebuild (`Ipam.upgrade_projections`) builds them
+            add_missing_indexes(projector)
 
     def catch_up(self) -> None:
         self.projector.catch_up()
@@ -107,15 +110,19 @@ class SqlReadModel:
                  "project_id": r.project_id, "parent_id": r.parent_id,
                  "private_super": bool(r.private_super), "vrf": r.vrf} for r in rows]
 
-    def private_supers(self, limit: int) -> tuple[list[dict[str, Any]], int]:
+    def private_supers(self, limit: int, projects: frozenset[str] | None = None,
+                       ) -> tuple[list[dict[str, Any]], int]:
         """The documents of the first `limit` private super networks in id order, and how
-        many there are (for the metrics, which show a bounded number)."""
+        many there are (for the metrics, which show a bounded number); with `projects`, only
+        those of these projects and those without a project."""
         networks = self._tables.networks
-        supers = networks.c.private_super.is_(True)
+        supers = [networks.c.private_super.is_(True)]
+        if projects is not None:
+            supers.append(networks.c.project_id.in_(sorted(projects | {""})))
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(networks).where(supers).order_by(networks.c.id).limit(limit)).all()
-            count = conn.execute(select(func.count()).select_from(networks).where(supers))
+                select(networks).where(*supers).order_by(networks.c.id).limit(limit)).all()
+            count = conn.execute(select(func.count()).select_from(networks).where(*supers))
             total = int(count.scalar_one())
         return [_document(row) for row in rows], total
 

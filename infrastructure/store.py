@@ -154,6 +154,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 SCHEMA_LOCK_KEY = 7_342_001  # pg_advisory_lock key held while creating tables
+UPGRADE_LOCK_KEY = 7_342_004  # held while projections whose code changed are rebuilt
 
 
 @contextmanager
@@ -166,29 +167,46 @@ def _schema_lock(database_url: str) -> Iterator[None]:
     race fails with "table already exists"; a lock on a file beside the database serialises
     them (and the switch to WAL mode, which needs the database to itself).
     """
+    with _store_lock(database_url, SCHEMA_LOCK_KEY, ".lock"):
+        yield
+
+
+@contextmanager
+def _upgrade_lock(database_url: str) -> Iterator[None]:
+    """Serialise the rebuilds of projections whose code changed (`Ipam.upgrade_projections`)
+    of processes starting together; apart from the schema lock, which opening a store takes."""
+    with _store_lock(database_url, UPGRADE_LOCK_KEY, ".upgrade.lock"):
+        yield
+
+
+@contextmanager
+def _store_lock(database_url: str, key: int, suffix: str) -> Iterator[None]:
+    """A lock held across the processes of one store: a session advisory lock on PostgreSQL
+    (taken on a connection in autocommit, so it never sits idle in a transaction however long
+    it is held), a lock on the file `<database><suffix>` beside a SQLite file."""
     if not database_url.startswith("postgresql"):
-        with _file_lock(database_url):
+        with _file_lock(database_url, suffix):
             yield
         return
-    engine = create_engine(database_url, poolclass=NullPool)
+    engine = create_engine(database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
     finally:
         engine.dispose()
 
 
 @contextmanager
-def _file_lock(database_url: str) -> Iterator[None]:
+def _file_lock(database_url: str, suffix: str = ".lock") -> Iterator[None]:
     database = make_url(database_url).database
     if fcntl is None or not database or database == ":memory:" or database.startswith("file:"):
         yield
         return
-    path = Path(database).with_name(Path(database).name + ".lock")
+    path = Path(database).with_name(Path(database).name + suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -371,14 +389,15 @@ class Ipam:
         (`Projector.upgrade`); returns the names of those this call rebuilt.
 
         Processes starting together on one store (`ipam serve --workers`, several processes on
-        one SQLite file) take turns under the schema lock, and each looks again once it holds
-        it: the first rebuilds, the others find nothing left to do. An interrupted upgrade
-        resumes at the next call. `progress` is told (projection, position reached, head).
+        one SQLite file) take turns under a lock of its own (opening the store, which takes
+        the schema lock, does not wait for a rebuild), and each looks again once it holds it:
+        the first rebuilds, the others find nothing left to do. An interrupted upgrade resumes
+        at the next call. `progress` is told (projection, position reached, head).
         """
         if not any(projector.outdated() for projector in self.projectors.values()):
             return []  # the usual start: no lock taken
         rebuilt: list[str] = []
-        with _schema_lock(self.settings.database_url):
+        with _upgrade_lock(self.settings.database_url):
             for name, projector in self.projectors.items():
                 built_by = projector.stored_version(projector.live_slot())
                 if built_by == projector.version:

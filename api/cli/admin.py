@@ -142,12 +142,15 @@ def serve(
 def _metrics_directory(workers: int) -> str | None:
     """Several server processes count into files in `PROMETHEUS_MULTIPROC_DIR`, which a scrape
     of any of them adds up (prometheus-client's multiprocess mode): a directory of this server's
-    own unless one is given, emptied of an earlier run's counts. Returns the directory to
-    remove afterwards (the one made here), if any. Set before prometheus-client is imported."""
+    own unless one is given, emptied of an earlier run's counts (so a given directory belongs
+    to one `ipam serve`). Returns the directory to remove afterwards (the one made here), if
+    any. Set before prometheus-client is imported."""
     import tempfile
 
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-    if given:
+    if not given:  # set but empty would still switch prometheus-client to files (in the cwd)
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    else:
         directory = Path(given)
         directory.mkdir(parents=True, exist_ok=True)
         for counts in directory.glob("*.db"):

@@ -73,6 +73,8 @@ def test_metrics_need_a_token_of_any_role_and_speak_prometheus_text(client: Test
     assert refused.headers["www-authenticate"] == 'Bearer realm="ipam"'
     assert client.get("/metrics", headers=bearer("ipam_" + "x" * 43)).status_code == 401
 
+    for role in ("editor", "admin"):
+        assert client.get("/metrics", headers=bearer(issue(ipam, role))).status_code == 200
     answer = client.get("/metrics", headers=bearer(issue(ipam, "viewer")))
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
@@ -291,6 +293,34 @@ def test_network_series_are_bounded_and_follow_the_tokens_projects(db_url: str) 
         ipam.close()
 
 
+def test_a_token_bound_to_projects_sees_its_super_networks_within_the_bound(
+        db_url: str) -> None:
+    ipam = open_ipam(db_url, metrics_max_networks=3)
+    try:
+        with TestClient(create_app(ipam, follow=False), headers=bearer(issue(ipam, "admin"))
+                        ) as client:
+            for name, project, prefix in (("0-t1", "theirs", "10.1.0.0/16"),
+                                          ("0-t2", "theirs", "10.2.0.0/16"),
+                                          ("0-t3", "theirs", "10.3.0.0/16"),
+                                          ("m-ours", "ours", "10.4.0.0/16"),
+                                          ("n", "", "10.5.0.0/16")):
+                assert client.put("/v1/network", json={
+                    "id": name, "partitionid": f"p-{name}", "privatesuper": True,
+                    "projectid": project, "prefixes": [prefix],
+                    "defaultchildprefixlength": {"IPv4": 22}}).status_code == 201
+            everyone = scrape(client)
+            ours = scrape(client, bearer(issue(ipam, "viewer", projects=["ours"])))
+        assert {labels["network"] for labels in series(everyone, "ipam_network_info")} \
+            == {"0-t1", "0-t2", "0-t3"}
+        assert value(everyone, "ipam_metrics_networks_omitted") == 2
+        # the bound applies to what the token sees: its own and the project-less ones
+        assert {labels["network"] for labels in series(ours, "ipam_network_info")} \
+            == {"m-ours", "n"}
+        assert value(ours, "ipam_metrics_networks_omitted") == 0
+    finally:
+        ipam.close()
+
+
 def test_the_bound_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IPAM_METRICS_MAX_NETWORKS", "7")
     assert Settings.from_env("sqlite:///x.db").metrics_max_networks == 7
@@ -331,6 +361,31 @@ def test_event_log_head_and_projection_lag(client: TestClient, ipam: Ipam) -> No
     caught_up = scrape(client)
     for projection in ipam.projectors:
         assert value(caught_up, "ipam_projection_lag_events", projection=projection) == 0
+
+
+def test_a_scrape_says_what_it_could_not_read_and_keeps_the_rest(
+        client: TestClient, ipam: Ipam, monkeypatch: pytest.MonkeyPatch) -> None:
+    super_network(client, unique("part"))
+    healthy = scrape(client)
+    assert value(healthy, "ipam_store_up") == value(healthy, "ipam_network_figures_up") == 1
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a projection cannot apply an event")
+
+    monkeypatch.setattr(ipam.read_model, "private_supers", broken)
+    figures_down = scrape(client)
+    assert value(figures_down, "ipam_store_up") == 1
+    assert value(figures_down, "ipam_network_figures_up") == 0
+    assert not series(figures_down, "ipam_network_used_addresses")
+    assert series(figures_down, "ipam_projection_lag_events")  # still there: the lag tells
+    assert value(figures_down, "ipam_event_log_head") == ipam.app.recorder.max_notification_id()
+
+    for projector in ipam.projectors.values():
+        monkeypatch.setattr(projector, "status", broken)
+    store_down = scrape(client)
+    assert value(store_down, "ipam_store_up") == 0
+    assert not series(store_down, "ipam_projection_lag_events")
+    assert series(store_down, "ipam_http_requests_total")  # this process's counts still
 
 
 class Interrupted(Exception):
@@ -395,6 +450,28 @@ def test_authentication_failures_are_counted_by_reason(client: TestClient, ipam:
         expected = 2 if reason == "invalid" else 1  # the console's sign-in too
         assert value(after, "ipam_auth_failures_total", reason=reason) \
             - value(before, "ipam_auth_failures_total", reason=reason) == expected, reason
+
+
+def test_hmac_failures_are_counted_by_reason(ipam: Ipam,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    monkeypatch.setenv("IPAM_HMAC_VIEW_KEY", "view-key-of-the-test")
+    with TestClient(create_app(ipam, follow=False)) as client:
+        before = scrape(client, bearer(issue(ipam)))
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stale = "2020-01-01T00:00:00Z"
+        tries = {
+            "hmac_date": [{"Authorization": "Metal-View 00", "X-Date": stale},
+                          {"Authorization": "Metal-View 00"}],
+            "hmac_invalid": [{"Authorization": "Metal-View 00", "X-Date": now}],
+        }
+        for headers in (h for each in tries.values() for h in each):
+            assert client.get("/v1/network", headers=headers).status_code == 401
+        after = scrape(client, bearer(issue(ipam)))
+    for reason, sent in tries.items():
+        assert value(after, "ipam_auth_failures_total", reason=reason) \
+            - value(before, "ipam_auth_failures_total", reason=reason) == len(sent), reason
 
 
 # -- the alert rules ---------------------------------------------------------------------------
@@ -478,18 +555,35 @@ def test_a_scrape_of_any_worker_shows_the_whole_service(
     headers = bearer(token)
     network = unique("net")
     with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-        assert client.put("/v1/network", json={"id": network, "prefixes": ["10.50.0.0/24"],
+        assert client.put("/v1/network", json={"id": network, "prefixes": ["10.50.0.0/22"],
                                                "projectid": "p"}).status_code == 201
-    acquisitions = 40
-    for _ in range(acquisitions):  # a connection each: the kernel spreads them over both
+    # a connection each, until both processes took some (the kernel spreads connections)
+    acquisitions = 0
+    while min(acquired_by_process(counts).values(), default=0) == 0 or acquisitions < 20:
+        assert acquisitions < 500, acquired_by_process(counts)
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             assert client.post("/v1/ip/allocate", json={"networkid": network, "projectid": "p"}
                                ).status_code == 201
-    writers = {path.name.rsplit("_", 1)[1] for path in counts.glob("counter_*.db")}
-    assert len(writers) == 2, sorted(path.name for path in counts.iterdir())
-    for _ in range(6):
+        acquisitions += 1
+    by_process = acquired_by_process(counts)
+    assert len(by_process) == 2 and sum(by_process.values()) == acquisitions, by_process
+    for _ in range(6):  # whichever process answers the scrape, it shows both
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             samples = scrape(client)
         assert value(samples, "ipam_ip_acquisitions_total", family="ipv4") == acquisitions
         assert value(samples, "ipam_http_requests_total", method="POST",
                      route="/v1/ip/allocate", status="201") == acquisitions
+
+
+def acquired_by_process(counts: Path) -> dict[str, float]:
+    """Each server process's own count of IPv4 acquisitions, from its file of counts."""
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    found: dict[str, float] = {}
+    for path in counts.glob("counter_*.db"):
+        for family in MultiProcessCollector.merge([str(path)], accumulate=False):  # type: ignore[no-untyped-call]
+            for sample in family.samples:
+                if sample.name == "ipam_ip_acquisitions_total" \
+                        and sample.labels.get("family") == "ipv4":
+                    found[path.stem.rsplit("_", 1)[1]] = sample.value
+    return found

@@ -183,6 +183,33 @@ def test_upgrade_drops_and_creates_spare_tables_whose_columns_changed(
     assert all_slots(ipam) == populated.rows
 
 
+def test_a_store_whose_live_tables_lack_a_column_an_index_now_needs_still_opens_and_upgrades(
+    populated: Populated, open_store: OpenStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """New code may index a column the live tables of the old code lack: opening the store must
+    not try to build that index (it cannot), the upgrade's rebuild builds it."""
+    ips = read_model_tables("a").ips
+    old = Table(  # the live table as older code created it: no `project_id`, none of its indexes
+        ips.name, MetaData(),
+        *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+          for c in ips.columns if c.name != "project_id"),
+    )
+    engine = create_engine(populated.url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        ips.drop(conn)
+        old.create(conn)
+    engine.dispose()
+    bump(monkeypatch, "read_models")
+
+    ipam = open_store(populated.url)  # the new code's first start: no error
+    assert ipam.upgrade_projections() == ["read_models"]
+
+    live = read_model_tables(ipam.projection.live_slot()).ips
+    shape = inspect(ipam.projection.engine)
+    assert {i["name"] for i in shape.get_indexes(live.name)} == {i.name for i in live.indexes}
+    assert documents(ipam.app) == populated.documents
+
+
 def test_store_written_by_0_3_0_without_versions_is_rebuilt_once(
     populated: Populated, open_store: OpenStore,
 ) -> None:
@@ -273,14 +300,14 @@ def test_an_upgrade_waiting_for_the_lock_finds_nothing_left_to_do(
 ) -> None:
     bump(monkeypatch, "read_models")
     first, second = open_store(populated.url), open_store(populated.url)
-    lock = store._schema_lock
+    lock = store._upgrade_lock
     waiting = threading.Event()
 
     def announced(url: str) -> AbstractContextManager[None]:
         waiting.set()
         return lock(url)
 
-    monkeypatch.setattr(store, "_schema_lock", announced)
+    monkeypatch.setattr(store, "_upgrade_lock", announced)
     results: list[list[str]] = []
     with lock(first.settings.database_url):  # the first process's turn
         thread = threading.Thread(target=lambda: results.append(second.upgrade_projections()))
