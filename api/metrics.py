@@ -65,11 +65,15 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, send_status)
+        except Exception:
+            if not status:  # Starlette's outermost middleware answers it with a 500
+                status.append(500)
+            raise
         finally:
-            method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            route = state.get(ROUTE) or self.routes.of(scope)
-            self._observe(method, route, status[0] if status else 500,
-                          time.perf_counter() - started)
+            if status:  # else cancelled before it was answered (a shutdown): nothing to count
+                method = scope["method"] if scope["method"] in METHODS else "OTHER"
+                route = state.get(ROUTE) or self.routes.of(scope)
+                self._observe(method, route, status[0], time.perf_counter() - started)
 
     def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
         counter = self._counters.get((method, route, status))

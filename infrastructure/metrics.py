@@ -67,8 +67,8 @@ IP_ACQUISITIONS = Counter(
     "ipam_ip_acquisitions", "Addresses acquired, counted when the acquisition is committed.",
     ["family"], registry=REGISTRY)
 IP_RELEASES = Counter(
-    "ipam_ip_releases", "Addresses released, counted when the release is committed (a network "
-    "deleted with its addresses releases none here).", ["family"], registry=REGISTRY)
+    "ipam_ip_releases", "Addresses released, counted when the release is committed.",
+    ["family"], registry=REGISTRY)
 CHILD_ALLOCATIONS = Counter(
     "ipam_child_allocations", "Child networks carved from a super network, counted when "
     "committed, once per family of their prefixes (a dual-stack child counts for both).",

@@ -135,6 +135,37 @@ def test_a_server_error_is_counted_as_5xx(ipam: Ipam, monkeypatch: pytest.Monkey
         - value(before, "ipam_http_requests_total", **labels) == 1
 
 
+def test_a_request_cancelled_before_its_answer_is_not_counted_as_an_error() -> None:
+    """A shutdown cancels what has not been answered: no status was sent, and a 500 counted for
+    it would set off the 5xx alert. An exception is a 500 (Starlette answers it so)."""
+    import asyncio
+
+    from prometheus_client import generate_latest
+
+    from api.metrics import RequestMetrics
+    from infrastructure.metrics import REGISTRY
+
+    async def cancelled(scope: Any, receive: Any, send: Any) -> None:
+        raise asyncio.CancelledError
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    async def sent(message: Any) -> None:
+        pass
+
+    def errors() -> float:  # no FastAPI app given: every path is "(no route)"
+        return float(value(parse(generate_latest(REGISTRY).decode()), "ipam_http_requests_total",
+                           method="GET", route="(no route)", status="500"))
+
+    scope = {"type": "http", "method": "GET", "path": "/v1/network", "headers": []}
+    for app, counted in ((cancelled, 0), (failing, 1)):
+        before = errors()
+        with pytest.raises((asyncio.CancelledError, RuntimeError)):
+            asyncio.run(RequestMetrics(app, None)(dict(scope), None, sent))  # type: ignore[arg-type]
+        assert errors() - before == counted
+
+
 # -- allocations ----------------------------------------------------------------------------------
 
 
