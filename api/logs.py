@@ -16,9 +16,9 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.routes import RouteTemplates
+from api.routes import RouteTemplates, recording_status
 
 ACCESS_LOGGER = "uvicorn.access"
 
@@ -136,15 +136,10 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status: list[int] = []
+        status, send_status = recording_status(send)
         state = scope.setdefault("state", {})
         request_token = _request_id.set(state.get("request_id"))
         actor_token = _actor.set(None)
-
-        async def send_status(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(int(message["status"]))
-            await send(message)
 
         try:
             await self.app(scope, receive, send_status)

@@ -13,10 +13,10 @@ import time
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import principal_of
-from api.routes import RouteTemplates
+from api.routes import RouteTemplates, recording_status
 from api.schemas import refusals
 from infrastructure import metrics
 from infrastructure.metrics import CONTENT_TYPE, HTTP_DURATION, HTTP_REQUESTS
@@ -56,13 +56,7 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         state = scope.setdefault("state", {})
-        status: list[int] = []
-
-        async def send_status(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(int(message["status"]))
-            await send(message)
-
+        status, send_status = recording_status(send)
         try:
             await self.app(scope, receive, send_status)
         except Exception:

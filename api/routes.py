@@ -1,11 +1,12 @@
-"""The route template a request was served by, for logs and metrics: never the raw path, which
-carries ids and addresses without bound."""
+"""What the access log and the metrics know of a request: the template of the route that served
+it (never the raw path, which carries ids and addresses without bound) and the status it was
+answered with."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.types import Scope
+from starlette.types import Message, Scope, Send
 
 NO_ROUTE = "(no route)"
 
@@ -34,3 +35,15 @@ class RouteTemplates:
                     for part, segment in zip(parts, given, strict=True)):
                 return template
         return NO_ROUTE
+
+
+def recording_status(send: Send) -> tuple[list[int], Send]:
+    """A `send` that notes the answer's status in the list (empty until it is sent)."""
+    status: list[int] = []
+
+    async def send_status(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status.append(int(message["status"]))
+        await send(message)
+
+    return status, send_status

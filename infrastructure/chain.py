@@ -19,7 +19,8 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from infrastructure import driver
-from infrastructure.following import Item, insert_rows, select_notifications
+from infrastructure.batches import insert_rows, select_notifications
+from infrastructure.following import Item
 from infrastructure.tables import chain_table
 
 GENESIS = "0" * 64

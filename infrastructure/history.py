@@ -22,8 +22,9 @@ from application.ports import HistoryPage, HistoryQuery
 from domain.network import Network
 from domain.versions import type_name
 from infrastructure import driver, jsontext
+from infrastructure.batches import insert_rows
 from infrastructure.chain import uuid_text
-from infrastructure.following import Item, Projector, insert_rows
+from infrastructure.following import Item, Projector
 from infrastructure.readrows import address_number
 from infrastructure.tables import HistoryTables, history_tables
 

@@ -34,7 +34,8 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from infrastructure import driver
-from infrastructure.following import Projector, select_notifications
+from infrastructure.batches import select_notifications
+from infrastructure.following import Projector
 from infrastructure.tables import positions, slots
 
 FOLLOWER_LOCK_KEY = 7_342_003  # pg_try_advisory_xact_lock key of the follower applying a batch

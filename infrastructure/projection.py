@@ -22,8 +22,9 @@ from domain.allocation import PrefixPool, carve
 from domain.network import Network
 from domain.network_values import UPDATABLE
 from infrastructure import driver
+from infrastructure.batches import UPSERT_DIALECTS, insert_rows
 from infrastructure.chain import uuid_text
-from infrastructure.following import UPSERT_DIALECTS, Item, insert_rows
+from infrastructure.following import Item
 from infrastructure.readrows import (
     NetworkState,
     address_number,

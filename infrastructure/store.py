@@ -5,26 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: processes starting together on one SQLite file may race
-    fcntl = None  # type: ignore[assignment]
 
 from eventsourcing.application import Repository
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
 from eventsourcing.utils import strtobool
-from sqlalchemy import bindparam, create_engine, event, make_url, select, text
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 from application.console import ConsoleQueries
 from application.history import Audit
@@ -36,6 +28,7 @@ from infrastructure.chain import ChainProjection
 from infrastructure.following import Projector
 from infrastructure.history import HistoryProjection, SqlHistory
 from infrastructure.inline import JointProjections
+from infrastructure.locks import schema_lock, upgrade_lock
 from infrastructure.loop import LoopExecutor
 from infrastructure.persistence import SqlIdempotencyRecords
 from infrastructure.projection import ReadModelProjection
@@ -153,69 +146,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-SCHEMA_LOCK_KEY = 7_342_001  # pg_advisory_lock key held while creating tables
-UPGRADE_LOCK_KEY = 7_342_004  # held while projections whose code changed are rebuilt
-
-
-@contextmanager
-def _schema_lock(database_url: str) -> Iterator[None]:
-    """Serialise table creation of processes starting together on one store.
-
-    On PostgreSQL, `CREATE TABLE` of two sessions racing on an empty database fails in one of
-    them with a unique violation on the system catalog, even after checking that the table is
-    missing; an advisory lock serialises them. On a SQLite file, the same check-then-create
-    race fails with "table already exists"; a lock on a file beside the database serialises
-    them (and the switch to WAL mode, which needs the database to itself).
-    """
-    with _store_lock(database_url, SCHEMA_LOCK_KEY, ".lock"):
-        yield
-
-
-@contextmanager
-def _upgrade_lock(database_url: str) -> Iterator[None]:
-    """Serialise the rebuilds of projections whose code changed (`Ipam.upgrade_projections`)
-    of processes starting together; apart from the schema lock, which opening a store takes."""
-    with _store_lock(database_url, UPGRADE_LOCK_KEY, ".upgrade.lock"):
-        yield
-
-
-@contextmanager
-def _store_lock(database_url: str, key: int, suffix: str) -> Iterator[None]:
-    """A lock held across the processes of one store: a session advisory lock on PostgreSQL
-    (taken on a connection in autocommit, so it never sits idle in a transaction however long
-    it is held), a lock on the file `<database><suffix>` beside a SQLite file."""
-    if not database_url.startswith("postgresql"):
-        with _file_lock(database_url, suffix):
-            yield
-        return
-    engine = create_engine(database_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-    finally:
-        engine.dispose()
-
-
-@contextmanager
-def _file_lock(database_url: str, suffix: str = ".lock") -> Iterator[None]:
-    database = make_url(database_url).database
-    if fcntl is None or not database or database == ":memory:" or database.startswith("file:"):
-        yield
-        return
-    path = Path(database).with_name(Path(database).name + suffix)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _switch_to_wal(datastore: Any, attempts: int = 100) -> None:
     """Put a SQLite file in WAL mode now, waiting out other processes' writes, rather than in
     the first transaction, where a busy database fails the request that happens to be first."""
@@ -265,7 +195,7 @@ class Ipam:
             "IS_SNAPSHOTTING_ENABLED": "y",
         }
         self.settings = settings
-        with _schema_lock(settings.database_url):
+        with schema_lock(settings.database_url):
             self.app = StoredIpam(env=env)
             self.app.snapshot_interval = settings.snapshot_interval
             engine = self.app.factory.datastore.engine  # type: ignore[attr-defined]
@@ -397,7 +327,7 @@ class Ipam:
         if not any(projector.outdated() for projector in self.projectors.values()):
             return []  # the usual start: no lock taken
         rebuilt: list[str] = []
-        with _upgrade_lock(self.settings.database_url):
+        with upgrade_lock(self.settings.database_url):
             for name, projector in self.projectors.items():
                 built_by = projector.stored_version(projector.live_slot())
                 if built_by == projector.version:

@@ -21,9 +21,10 @@ from eventsourcing.persistence import Notification
 from sqlalchemy import func, insert, select, text, update
 
 from domain.network import Network
+from infrastructure.batches import select_notifications
 from infrastructure.chain import GENESIS, ChainProjection, link, read_log
 from infrastructure.following import Progress as FollowProgress
-from infrastructure.following import Projector, select_notifications
+from infrastructure.following import Projector
 from infrastructure.history import context_of, facts_of, rfc3339
 from infrastructure.store import Ipam
 from infrastructure.tables import chain_table, positions

@@ -25,7 +25,7 @@ from sqlalchemy import Column, MetaData, Table, Text, create_engine, inspect, se
 from typer.testing import CliRunner, Result
 
 from api.cli import app as cli
-from infrastructure import store
+from infrastructure import locks, store
 from infrastructure.chain import ChainProjection
 from infrastructure.history import HistoryProjection
 from infrastructure.projection import ReadModelProjection
@@ -300,14 +300,14 @@ def test_an_upgrade_waiting_for_the_lock_finds_nothing_left_to_do(
 ) -> None:
     bump(monkeypatch, "read_models")
     first, second = open_store(populated.url), open_store(populated.url)
-    lock = store._upgrade_lock
+    lock = locks.upgrade_lock
     waiting = threading.Event()
 
     def announced(url: str) -> AbstractContextManager[None]:
         waiting.set()
         return lock(url)
 
-    monkeypatch.setattr(store, "_upgrade_lock", announced)
+    monkeypatch.setattr(store, "upgrade_lock", announced)
     results: list[list[str]] = []
     with lock(first.settings.database_url):  # the first process's turn
         thread = threading.Thread(target=lambda: results.append(second.upgrade_projections()))
