@@ -23,12 +23,14 @@ def add_missing_indexes(projector: Projector) -> None:
     """Build the indexes the live slot's tables lack: tables are created once, with the
     indexes declared then, so a store created by an earlier release lacks those declared
     since. The spare slot gets them from its next rebuild, which builds every index when it
-    finishes (and drops them while it fills the slot)."""
+    finishes (and drops them while it fills the slot). An index on a column the live table
+    lacks (tables of an outdated projection) waits for the upgrade's rebuild, which builds it."""
     engine = projector.engine
     for table in projector.projection.tables(projector.live_slot()):
         present = {index["name"] for index in inspect(engine).get_indexes(table.name)}
+        columns = {column["name"] for column in inspect(engine).get_columns(table.name)}
         for index in table.indexes:
-            if index.name in present:
+            if index.name in present or not {c.name for c in index.columns} <= columns:
                 continue
             log.info("building index %s of %s", index.name, table.name)
             try:
@@ -62,10 +64,7 @@ class SqlReadModel:
     def __init__(self, projector: Projector) -> None:
         self.projector = projector
         self.engine = projector.engine
-        if not projector.outdated():
-            # built by this code's version; an outdated projection's tables may lack a column
-            # an index of this code needs: its rebuild (`Ipam.upgrade_projections`) builds them
-            add_missing_indexes(projector)
+        add_missing_indexes(projector)
 
     def catch_up(self) -> None:
         self.projector.catch_up()
