@@ -63,6 +63,17 @@ def issue(ipam: Ipam, role: str = "viewer", **options: Any) -> str:
     return secret
 
 
+def network_with_ips(client: TestClient, prefix: str, count: int) -> str:
+    """A new network of project p with `count` addresses acquired through HTTP; its id."""
+    network = unique("net")
+    assert client.put("/v1/network", json={"id": network, "prefixes": [prefix],
+                                           "projectid": "p"}).status_code == 201
+    for _ in range(count):
+        assert client.post("/v1/ip/allocate", json={"networkid": network, "projectid": "p"}
+                           ).status_code == 201
+    return network
+
+
 # -- access ---------------------------------------------------------------------------------------
 
 
@@ -374,12 +385,7 @@ def test_event_log_head_and_projection_lag(client: TestClient, ipam: Ipam) -> No
     for projection in ipam.projectors:
         assert value(before, "ipam_projection_lag_events", projection=projection) == 0
 
-    network = unique("net")
-    assert client.put("/v1/network", json={"id": network, "prefixes": ["10.30.0.0/24"],
-                                           "projectid": "p"}).status_code == 201
-    for _ in range(3):
-        assert client.post("/v1/ip/allocate", json={"networkid": network, "projectid": "p"}
-                           ).status_code == 201
+    network_with_ips(client, "10.30.0.0/24", 3)
     after = scrape(client)  # no follower here: the history and chain are behind
     new_head = ipam.app.recorder.max_notification_id() or 0
     assert new_head > head
@@ -425,12 +431,7 @@ class Interrupted(Exception):
 
 def test_rebuild_progress_is_shown_while_a_rebuild_is_under_way(client: TestClient,
                                                                 ipam: Ipam) -> None:
-    network = unique("net")
-    assert client.put("/v1/network", json={"id": network, "prefixes": ["10.40.0.0/24"],
-                                           "projectid": "p"}).status_code == 201
-    for _ in range(12):
-        assert client.post("/v1/ip/allocate", json={"networkid": network, "projectid": "p"}
-                           ).status_code == 201
+    network_with_ips(client, "10.40.0.0/24", 12)
     projector = ipam.projectors["history"]
     projector.rebuild_batch_size = 5
     assert not series(scrape(client), "ipam_projection_rebuild_progress")
